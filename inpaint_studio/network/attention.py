@@ -173,19 +173,22 @@ class AttentionTransfer(nn.Module):
             return out, best
         k_t = k.transpose(1, 2)
         step = max(1, self.chunk_elements // (b * nk))
+        # in-place arithmetic saves memory at inference; autograd needs the out-of-place forms
+        inplace = not (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad))
         for s in range(0, nq, step):
-            scores = torch.bmm(q[:, s:s + step], k_t).float().mul_(self.softmax_scale)
+            scores = torch.bmm(q[:, s:s + step], k_t).float()
+            scores = scores.mul_(self.softmax_scale) if inplace else scores * self.softmax_scale
             if bias is not None:
-                scores.add_(bias.unsqueeze(1))
+                scores = scores.add_(bias.unsqueeze(1)) if inplace else scores + bias.unsqueeze(1)
             if best is not None:
                 best[:, s:s + step] = scores.argmax(-1)
-            top = scores.amax(-1, keepdim=True)
+            top = scores.detach().amax(-1, keepdim=True)
             if extra:
-                top.clamp_(min=0.0)
-            weights = scores.sub_(top).exp_()
+                top = top.clamp(min=0.0)
+            weights = scores.sub_(top).exp_() if inplace else torch.exp(scores - top)
             denom = weights.sum(-1, keepdim=True)
             if extra:
-                denom += extra * torch.exp(-top)
+                denom = denom + extra * torch.exp(-top)
             chunk = torch.bmm(weights.to(v.dtype), v).float() / denom
             out[:, s:s + step] = chunk.to(out.dtype)
         return out, best

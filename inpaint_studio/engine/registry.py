@@ -1,0 +1,306 @@
+"""Model registry: bundled models (models/ beside the package) and user models (user data dir).
+
+A model is two files with the same stem, its id: `<id>.safetensors` (the generator's state dict)
+and `<id>.json` (its card: architecture and attention options, training data, metrics, licence).
+The card is written last, so a model without a card is an unfinished write and is ignored.
+Weights are never unpickled: safetensors only; a released PEN-Net checkpoint (.pth) is read with
+torch.load(weights_only=True) once, to convert it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..network import AFFINITIES, ATTENTION_MODES, PENNetGenerator
+from ..paths import BUNDLED_MODELS_DIR, user_data_root, user_models_dir
+
+CARD_FORMAT = "inpaint-studio-model/1"
+DEFAULT_ARCHITECTURE = {"name": "pennet", "cnum": 32, "input_size": 256,
+                        "attention": "holes", "affinity": "release"}
+
+
+class RegistryError(ValueError):
+    """A model that cannot be found, read or used; the message names the file and the problem."""
+
+
+@dataclass
+class ModelInfo:
+    id: str
+    name: str
+    card: dict
+    weights_path: Path
+    card_path: Path
+    bundled: bool
+    size_bytes: int = field(default=0)
+
+    @property
+    def architecture(self) -> dict:
+        return {**DEFAULT_ARCHITECTURE, **self.card.get("architecture", {})}
+
+
+class ModelRegistry:
+    def __init__(self, bundled_dir: Path | None = None, user_dir: Path | None = None):
+        self.bundled_dir = Path(bundled_dir) if bundled_dir else BUNDLED_MODELS_DIR
+        self.user_dir = Path(user_dir) if user_dir else user_models_dir()
+        self._prefs_path = self.user_dir.parent / "registry.json" if user_dir else user_data_root() / "registry.json"
+
+    # -- listing --------------------------------------------------------------------------------
+    def models(self) -> list[ModelInfo]:
+        found = _scan(self.bundled_dir, bundled=True)
+        taken = {m.id for m in found}
+        found += [m for m in _scan(self.user_dir, bundled=False) if m.id not in taken]
+        return found
+
+    def get(self, model_id: str) -> ModelInfo:
+        for info in self.models():
+            if info.id == model_id:
+                return info
+        known = ", ".join(m.id for m in self.models()) or "none installed"
+        raise RegistryError(f"Unknown model '{model_id}' (available: {known}).")
+
+    def default_id(self) -> str | None:
+        models = self.models()
+        ids = {m.id for m in models}
+        chosen = self._prefs().get("default")
+        if chosen in ids:
+            return chosen
+        for info in models:
+            if info.bundled and info.card.get("default"):
+                return info.id
+        return models[0].id if models else None
+
+    # -- changes ----------------------------------------------------------------------------------
+    def set_default(self, model_id: str) -> None:
+        self.get(model_id)
+        self._save_prefs({**self._prefs(), "default": model_id})
+
+    def rename(self, model_id: str, new_name: str) -> ModelInfo:
+        info = self._user_model(model_id, "rename")
+        new_name = new_name.strip()
+        if not new_name:
+            raise RegistryError("A model name cannot be empty.")
+        card = {**info.card, "name": new_name}
+        _write_json_atomic(info.card_path, card)
+        return self.get(model_id)
+
+    def delete(self, model_id: str) -> None:
+        info = self._user_model(model_id, "delete")
+        info.card_path.unlink(missing_ok=True)  # card first: a half-deleted model is invisible
+        info.weights_path.unlink(missing_ok=True)
+        if self._prefs().get("default") == model_id:
+            prefs = self._prefs()
+            prefs.pop("default", None)
+            self._save_prefs(prefs)
+
+    def import_checkpoint(self, path: str | Path, name: str, attention: str | None = None) -> ModelInfo:
+        """A released PEN-Net checkpoint (dict with `netG`, or a bare state dict) or a safetensors
+        file -> a user model. Released weights use the release's affinity."""
+        path = Path(path)
+        if not path.is_file():
+            raise RegistryError(f"{path}: no such file.")
+        card: dict = {"architecture": {"affinity": "release", "attention": attention or "reference"},
+                      "training": {"imported_from": path.name},
+                      "licence": "as published with the imported checkpoint"}
+        if path.suffix.lower() == ".safetensors":
+            state = _read_safetensors(path)
+            sibling = path.with_suffix(".json")
+            if sibling.is_file():
+                card = {**_read_card(sibling), "training": {"imported_from": path.name}}
+                if attention:
+                    card.setdefault("architecture", {})["attention"] = attention
+        else:
+            state = _read_release_checkpoint(path)
+        return save_generator(state, name, card, directory=self.user_dir)
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _user_model(self, model_id: str, verb: str) -> ModelInfo:
+        info = self.get(model_id)
+        if info.bundled:
+            raise RegistryError(f"'{info.name}' is a bundled model and cannot be {verb}d; bundled models are read-only.")
+        return info
+
+    def _prefs(self) -> dict:
+        try:
+            return json.loads(self._prefs_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def _save_prefs(self, prefs: dict) -> None:
+        _write_json_atomic(self._prefs_path, prefs)
+
+
+# -- saving and loading -------------------------------------------------------------------------
+def save_generator(generator_or_state, name: str, card: dict, directory: Path | None = None,
+                   dtype: torch.dtype = torch.float16) -> ModelInfo:
+    """Write a generator as `<id>.safetensors` (fp16 by default) + `<id>.json` into the user
+    model directory (or `directory`) and return its ModelInfo."""
+    state = generator_or_state.state_dict() if isinstance(generator_or_state, torch.nn.Module) else generator_or_state
+    state = _validated(state, f"the weights for '{name}'")
+    directory = Path(directory) if directory else user_models_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    model_id = _unique_id(directory, name)
+    weights_path = directory / f"{model_id}.safetensors"
+    tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+               for k, v in state.items()}
+    full_card = {
+        "format": CARD_FORMAT,
+        "id": model_id,
+        "name": name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **{k: v for k, v in card.items() if k not in ("format", "id", "name")},
+        "architecture": {**DEFAULT_ARCHITECTURE, **card.get("architecture", {})},
+        "weights": {"file": weights_path.name, "dtype": str(dtype).replace("torch.", "")},
+    }
+    _check_architecture(full_card["architecture"], weights_path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{model_id}-", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"format": CARD_FORMAT, "name": name})
+        os.replace(tmp, weights_path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    _write_json_atomic(directory / f"{model_id}.json", full_card)
+    return _info(directory / f"{model_id}.json", bundled=False)
+
+
+def load_generator(info: ModelInfo, device: str | torch.device = "cpu",
+                   dtype: torch.dtype = torch.float32) -> PENNetGenerator:
+    """A ready generator (eval mode, no gradients) configured from the model's card."""
+    arch = info.architecture
+    _check_architecture(arch, info.card_path)
+    state = _validated(_read_safetensors(info.weights_path), str(info.weights_path))
+    generator = PENNetGenerator(attention=arch["attention"], affinity=arch["affinity"], cnum=arch.get("cnum", 32))
+    generator.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=True)
+    generator.eval().requires_grad_(False)
+    return generator.to(device)
+
+
+def expected_keys() -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in PENNetGenerator().state_dict().items()}
+
+
+_EXPECTED: dict[str, tuple[int, ...]] | None = None
+
+
+def _validated(state: dict, what: str) -> dict:
+    """Strip DataParallel prefixes and check names and shapes against the release layout."""
+    global _EXPECTED
+    if _EXPECTED is None:
+        _EXPECTED = expected_keys()
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise RegistryError(f"{what}: not a state dict of tensors.")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    missing = sorted(set(_EXPECTED) - set(state))
+    unexpected = sorted(set(state) - set(_EXPECTED))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
+        raise RegistryError(f"{what}: not PEN-Net generator weights: {'; '.join(parts)} parameters.")
+    wrong = [f"{k} is {tuple(v.shape)}, expected {_EXPECTED[k]}" for k, v in state.items() if tuple(v.shape) != _EXPECTED[k]]
+    if wrong:
+        raise RegistryError(f"{what}: parameter shapes do not match PEN-Net: {'; '.join(wrong[:3])}.")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise RegistryError(f"{what}: weights contain NaN or infinite values (e.g. {bad[0]}).")
+    return state
+
+
+def _check_architecture(arch: dict, where) -> None:
+    if arch.get("name") != "pennet":
+        raise RegistryError(f"{where}: unsupported architecture {arch.get('name')!r} (this version runs 'pennet').")
+    if arch.get("attention") not in ATTENTION_MODES:
+        raise RegistryError(f"{where}: attention must be one of {ATTENTION_MODES}, not {arch.get('attention')!r}.")
+    if arch.get("affinity") not in AFFINITIES:
+        raise RegistryError(f"{where}: affinity must be one of {AFFINITIES}, not {arch.get('affinity')!r}.")
+
+
+def _read_safetensors(path: Path) -> dict:
+    try:
+        return load_file(str(path), device="cpu")
+    except FileNotFoundError:
+        raise RegistryError(f"{path}: the weights file is missing.") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise RegistryError(f"{path}: not a readable safetensors file ({exc}).") from None
+
+
+def _read_release_checkpoint(path: Path) -> dict:
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for corrupt or unsafe files
+        text = str(exc).strip()
+        if "Weights only load failed" in text:
+            reason = "corrupt, or it holds objects other than tensors, which are never unpickled"
+        else:
+            reason = (text.splitlines()[0] if text else type(exc).__name__)[:200]
+        raise RegistryError(f"{path}: not a readable PyTorch checkpoint ({reason}).") from None
+    if isinstance(data, dict) and "netG" in data:
+        data = data["netG"]
+    if not isinstance(data, dict):
+        raise RegistryError(f"{path}: expected a dict with 'netG' (a PEN-Net generator checkpoint), found {type(data).__name__}.")
+    return _validated(data, str(path))
+
+
+def _read_card(path: Path) -> dict:
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RegistryError(f"{path}: unreadable model card ({exc}).") from None
+    if not isinstance(card, dict):
+        raise RegistryError(f"{path}: a model card must be a JSON object.")
+    return card
+
+
+def _info(card_path: Path, bundled: bool) -> ModelInfo:
+    card = _read_card(card_path)
+    weights = card_path.with_name(card.get("weights", {}).get("file") or f"{card_path.stem}.safetensors")
+    size = weights.stat().st_size if weights.is_file() else 0
+    return ModelInfo(id=card_path.stem, name=card.get("name") or card_path.stem, card=card,
+                     weights_path=weights, card_path=card_path, bundled=bundled, size_bytes=size)
+
+
+def _scan(directory: Path, bundled: bool) -> list[ModelInfo]:
+    if not directory.is_dir():
+        return []
+    found = []
+    for card_path in sorted(directory.glob("*.json")):
+        try:
+            info = _info(card_path, bundled)
+        except RegistryError:
+            continue  # a broken card hides only that model
+        if info.card.get("format") == CARD_FORMAT and info.weights_path.is_file():
+            found.append(info)
+    return found
+
+
+def _unique_id(directory: Path, name: str) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
+    candidate, n = base, 2
+    while (directory / f"{candidate}.json").exists() or (directory / f"{candidate}.safetensors").exists():
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,229 @@
+"""PEN-Net network: the ATN against a direct transcription of eqs. (2)-(4), the two attention
+modes against each other, release-format weights, shapes."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from inpaint_studio.network import AttentionTransfer, PatchDiscriminator, PENNetGenerator, generator_input
+
+
+# -- a direct, slow transcription of eqs. (2)-(4) -----------------------------------------------
+def _cell_holes(mask2d, rows, cols):
+    """A cell of a coarser grid is a hole when any input pixel under it is."""
+    h, w = mask2d.shape
+    fy, fx = h // rows, w // cols
+    return [[bool(mask2d[i * fy:(i + 1) * fy, j * fx:(j + 1) * fx].any()) for j in range(cols)] for i in range(rows)]
+
+
+def slow_transfer(low, high, mask, ksize, affinity, scale=10.0, floor=1e-4, everywhere=False):
+    b_, c1, h1, w1 = low.shape
+    _, _, h2, w2 = high.shape
+    pad = ksize // 2
+    out = low.clone()
+    for b in range(b_):
+        hole2 = _cell_holes(mask[b, 0], h2, w2)
+        hole1 = _cell_holes(mask[b, 0], h1, w1)
+        hp = F.pad(high[b], (pad, pad, pad, pad))
+        lp = F.pad(low[b], (1, 1, 1, 1))
+
+        def patch(i, j):  # matching patch p^l centred on (i, j), zero outside the map
+            return hp[:, i:i + ksize, j:j + ksize].reshape(-1)
+
+        def known(i, j):  # fully outside the hole
+            return not any(hole2[y][x] for y in range(i - pad, i + pad + 1) for x in range(j - pad, j + pad + 1)
+                           if 0 <= y < h2 and 0 <= x < w2)
+
+        keys = [(i, j) for i in range(h2) for j in range(w2) if known(i, j)]
+        acc = torch.zeros(c1, h1 + 2, w1 + 2, dtype=torch.float64)
+        for i in range(h2):
+            for j in range(w2):
+                p_j = patch(i, j).double()
+                if affinity == "paper":
+                    p_j = p_j / max(p_j.norm().item(), floor)
+                s = [float(p_j @ (patch(u, v).double() / max(patch(u, v).norm().item(), floor))) for u, v in keys]
+                exps = [math.exp(scale * x) for x in s]           # eq. (3)
+                denom = sum(exps)
+                if affinity == "release":                          # hole patches score 0 in the softmax
+                    denom += h2 * w2 - len(keys)
+                for (u, v), e in zip(keys, exps):                  # eq. (4), 4x4 patches at stride 2
+                    acc[:, 2 * i:2 * i + 4, 2 * j:2 * j + 4] += (e / denom) * lp[:, 2 * u:2 * u + 4, 2 * v:2 * v + 4].double()
+        filled = (acc[:, 1:-1, 1:-1] / 4).float()
+        for y in range(h1):
+            for x in range(w1):
+                if hole1[y][x] or everywhere:
+                    out[b, :, y, x] = filled[:, y, x]
+    return out
+
+
+def _random_case(seed, b=2, c=4, h2=8, size=64):
+    g = torch.Generator().manual_seed(seed)
+    high = torch.randn(b, c, h2, h2, generator=g)
+    low = torch.randn(b, c, 2 * h2, 2 * h2, generator=g)
+    mask = torch.zeros(b, 1, size, size)
+    mask[0, :, 20:44, 16:40] = 1          # a square
+    if b > 1:
+        mask[1, :, 5:9, :] = 1            # a thin stripe across the image
+        mask[1, :, 40:60, 48:62] = 1
+    return low, high, mask
+
+
+def _hole_cells(mask, h, w):
+    return F.adaptive_max_pool2d(mask, (h, w)).expand(-1, 1, -1, -1) > 0
+
+
+@pytest.mark.parametrize("affinity", ["release", "paper"])
+@pytest.mark.parametrize("ksize", [3, 1])
+def test_atn_matches_direct_transcription_of_eqs_2_to_4(affinity, ksize):
+    low, high, mask = _random_case(seed=ksize)
+    atn = AttentionTransfer(4, 4, ksize=ksize, fuse=False, mode="holes", affinity=affinity)
+    got, _ = atn.transfer(low, high, mask)
+    want = slow_transfer(low, high, mask, ksize, affinity)
+    assert torch.allclose(got, want, atol=1e-4), (got - want).abs().max()
+
+
+@pytest.mark.parametrize("affinity", ["release", "paper"])
+def test_holes_mode_equals_reference_on_hole_pixels(affinity):
+    low, high, mask = _random_case(seed=7)
+    atn = AttentionTransfer(4, 4, fuse=False, affinity=affinity)
+    atn.mode = "holes"
+    holes, _ = atn.transfer(low, high, mask)
+    atn.mode = "reference"
+    reference, _ = atn.transfer(low, high, mask)
+    hole = _hole_cells(mask, *low.shape[-2:]).expand_as(low)
+    assert torch.allclose(holes[hole], reference[hole], atol=1e-5)
+    # holes mode keeps every known feature as it was; reference rebuilds them
+    assert torch.equal(holes[~hole], low[~hole])
+    assert not torch.allclose(reference[~hole], low[~hole])
+
+
+def test_reference_mode_rebuilds_known_positions_like_the_transcription():
+    low, high, mask = _random_case(seed=3, b=1)
+    atn = AttentionTransfer(4, 4, fuse=False, mode="reference", affinity="release")
+    reference, _ = atn.transfer(low, high, mask)
+    everywhere = slow_transfer(low, high, mask, 3, "release", everywhere=True)
+    assert torch.allclose(reference, everywhere, atol=1e-4)
+
+
+def test_batch_items_do_not_interact_and_chunking_does_not_change_results():
+    low, high, mask = _random_case(seed=11)
+    atn = AttentionTransfer(4, 4, fuse=False)
+    together, _ = atn.transfer(low, high, mask)
+    atn.chunk_elements = 7  # one query row at a time
+    for i in range(2):
+        alone, _ = atn.transfer(low[i:i + 1], high[i:i + 1], mask[i:i + 1])
+        assert torch.allclose(together[i:i + 1], alone, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["holes", "reference"])
+@pytest.mark.parametrize("affinity", ["release", "paper"])
+def test_no_known_patch_gives_zero_fill_not_nan(mode, affinity):
+    low, high, _ = _random_case(seed=5)
+    full = torch.ones(2, 1, 64, 64)
+    atn = AttentionTransfer(4, 4, fuse=False, mode=mode, affinity=affinity)
+    out, _ = atn.transfer(low, high, full)
+    assert torch.isfinite(out).all()
+    assert out.abs().max() == 0
+
+
+def test_source_region_restricts_keys_and_flow_points_into_it():
+    low, high, mask = _random_case(seed=2, b=1)
+    source = torch.zeros(1, 1, 64, 64)
+    source[..., 48:, :] = 1  # bottom quarter only
+    atn = AttentionTransfer(4, 4, fuse=False)
+    _, flow = atn.transfer(low, high, mask, source=source, return_flow=True)
+    chosen = flow[flow >= 0]
+    assert chosen.numel() > 0
+    rows = torch.div(chosen, 8, rounding_mode="floor")
+    assert (rows >= 6).all()  # the 3x3 key patch lies inside rows 6..7 of the 8x8 grid
+
+
+# -- the generator and discriminator --------------------------------------------------------------
+def _release_layout(cnum=32):
+    """Parameter names and shapes of the release's netG, written from its description."""
+    shapes = {}
+    widths = [4, cnum, cnum * 2, cnum * 4, cnum * 8, cnum * 16, cnum * 16]
+    for i in range(1, 7):
+        shapes[f"dw_conv{i:02d}.0.weight"] = (widths[i], widths[i - 1], 3, 3)
+        shapes[f"dw_conv{i:02d}.0.bias"] = (widths[i],)
+    for i in range(1, 5):  # at_conv05 has no refinement groups
+        for g, _rate in enumerate((1, 2, 4, 8)):
+            shapes[f"at_conv{i:02d}.conv{g:02d}.0.weight"] = (widths[i] // 4, widths[i], 3, 3)
+            shapes[f"at_conv{i:02d}.conv{g:02d}.0.bias"] = (widths[i] // 4,)
+    shapes["up_conv05.0.weight"] = (cnum * 16, cnum * 16, 3, 3)
+    shapes["up_conv05.0.bias"] = (cnum * 16,)
+    for i in range(1, 5):
+        shapes[f"up_conv{i:02d}.0.weight"] = (widths[i], widths[i + 1] * 2, 3, 3)
+        shapes[f"up_conv{i:02d}.0.bias"] = (widths[i],)
+    for i in range(1, 6):
+        shapes[f"torgb{i}.0.weight"] = (3, widths[i] * 2, 1, 1)
+        shapes[f"torgb{i}.0.bias"] = (3,)
+    shapes["decoder.0.weight"] = (cnum, cnum * 2, 3, 3)
+    shapes["decoder.0.bias"] = (cnum,)
+    shapes["decoder.2.weight"] = (3, cnum, 3, 3)
+    shapes["decoder.2.bias"] = (3,)
+    return shapes
+
+
+def test_release_format_state_dict_loads_strictly_and_counts_10_23_m():
+    layout = _release_layout()
+    state = {name: torch.randn(shape) * 0.01 for name, shape in layout.items()}
+    generator = PENNetGenerator()
+    generator.load_state_dict(state, strict=True)
+    total = sum(p.numel() for p in generator.parameters())
+    assert total == sum(math.prod(s) for s in layout.values())
+    assert round(total / 1e6, 2) == 10.23
+
+
+@pytest.mark.parametrize("size", [256, 384, 512])
+def test_generator_shapes(size):
+    torch.manual_seed(0)
+    generator = PENNetGenerator().eval()
+    image = torch.rand(1, 3, size, size) * 2 - 1
+    mask = torch.zeros(1, 1, size, size)
+    mask[..., size // 4: size // 2, size // 3: size // 2] = 1
+    with torch.no_grad():
+        out, pyramid = generator(generator_input(image, mask), mask)
+    assert out.shape == (1, 3, size, size)
+    assert [p.shape[-1] for p in pyramid] == [size // 2, size // 4, size // 8, size // 16, size // 32]
+    assert all(p.shape[1] == 3 for p in pyramid)
+    assert torch.isfinite(out).all() and out.abs().max() <= 1
+
+
+def test_generator_rejects_sizes_that_are_not_multiples_of_64():
+    with pytest.raises(ValueError, match="multiples of 64"):
+        PENNetGenerator()(torch.zeros(1, 4, 100, 128), torch.zeros(1, 1, 100, 128))
+
+
+def test_generator_full_mask_and_empty_mask_stay_finite():
+    generator = PENNetGenerator().eval()
+    image = torch.rand(2, 3, 128, 128) * 2 - 1
+    mask = torch.stack([torch.ones(1, 128, 128), torch.zeros(1, 128, 128)])
+    with torch.no_grad():
+        for mode in ("holes", "reference"):
+            generator.configure(attention=mode)
+            out, _ = generator(generator_input(image, mask), mask)
+            assert torch.isfinite(out).all()
+
+
+def test_generator_is_trainable_in_both_modes():
+    generator = PENNetGenerator()
+    image = torch.rand(1, 3, 64, 64) * 2 - 1
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 16:40, 16:40] = 1
+    for mode in ("holes", "reference"):
+        generator.zero_grad()
+        generator.configure(attention=mode)
+        out, pyramid = generator(generator_input(image, mask), mask)
+        (out.mean() + sum(p.mean() for p in pyramid)).backward()
+        grads = [p.grad for p in generator.parameters() if p.grad is not None]
+        assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_patch_discriminator():
+    disc = PatchDiscriminator()
+    names = [n for n, _ in disc.named_parameters()]
+    assert sum("parametrizations.weight.original" in n for n in names) == 4  # spectral norm on 4 convs
+    logits = disc(torch.randn(2, 3, 256, 256))
+    assert logits.shape[:2] == (2, 1) and logits.shape[-1] >= 28
