@@ -127,6 +127,18 @@ def test_no_known_patch_gives_zero_fill_not_nan(mode, affinity):
     assert out.abs().max() == 0
 
 
+@pytest.mark.parametrize("affinity", ["release", "paper"])
+def test_item_without_known_patch_in_a_batch_with_keys(affinity):
+    low, high, mask = _random_case(seed=6)
+    mask[0] = 1  # item 0 has no known patch, item 1 has many
+    atn = AttentionTransfer(4, 4, fuse=False, affinity=affinity)
+    out, _ = atn.transfer(low, high, mask)
+    assert torch.isfinite(out).all()
+    assert out[0].abs().max() == 0
+    alone, _ = atn.transfer(low[1:], high[1:], mask[1:])
+    assert torch.allclose(out[1:], alone, atol=1e-6)
+
+
 def test_source_region_restricts_keys_and_flow_points_into_it():
     low, high, mask = _random_case(seed=2, b=1)
     source = torch.zeros(1, 1, 64, 64)

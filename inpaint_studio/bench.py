@@ -1,0 +1,147 @@
+"""`bench` subcommand: generator latency and peak memory, `holes` versus `reference` attention.
+
+Square inputs with a centred hole of a quarter of the area, batch 1, random weights (speed does
+not depend on them). Each (size, mode) runs in a fresh process so that its peak memory is its
+own: on CPU the rise of the process's peak RSS over the loaded model, on CUDA
+torch.cuda.max_memory_allocated. Prints one table, side by side, with the ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+#  the release's dense attention at the finest level is an (H/4 * W/4)^2 float32 matrix
+def dense_matrix_gb(size: int) -> float:
+    n = (size // 4) ** 2
+    return n * n * 4 / 1e9
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("bench", help="benchmark the generator: holes vs reference attention")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all",
+                        help="all = CPU, and CUDA when present")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per cell (median)")
+    parser.add_argument("--reference-max", type=int, default=512,
+                        help="largest size to run reference attention at on CPU (it grows with N^2)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
+    parser.add_argument("--child", nargs=3, metavar=("SIZE", "MODE", "DEVICE"), help=argparse.SUPPRESS)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.child:
+        size, mode, device = int(args.child[0]), args.child[1], args.child[2]
+        print(json.dumps(measure(size, mode, device, args.repeats, args.threads)))
+        return 0
+    import torch
+
+    devices = ["cpu"] if args.device == "cpu" else ["cuda"] if args.device == "cuda" else ["cpu"]
+    if args.device == "all" and torch.cuda.is_available():
+        devices.append("cuda")
+    if "cuda" in devices and not torch.cuda.is_available():
+        raise ValueError("CUDA was asked for but is not available")
+    rows = []
+    for device in devices:
+        for size in args.sizes:
+            cells = {}
+            for mode in ("holes", "reference"):
+                if mode == "reference" and device == "cpu" and size > args.reference_max:
+                    cells[mode] = None
+                    continue
+                cells[mode] = _run_child(size, mode, device, args.repeats, args.threads)
+                print(f"  measured {device} {size} {mode}: {cells[mode]}", file=sys.stderr, flush=True)
+            rows.append((device, size, cells))
+    print(format_table(rows))
+    return 0
+
+
+def _run_child(size, mode, device, repeats, threads) -> dict:
+    cmd = [sys.executable, "-m", "inpaint_studio", "bench", "--child", str(size), mode, device,
+           "--repeats", str(repeats), "--threads", str(threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": tail[:120]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure(size: int, mode: str, device: str, repeats: int, threads: int = 0) -> dict:
+    import torch
+
+    from .network import PENNetGenerator, generator_input
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    generator = PENNetGenerator(attention=mode).eval().requires_grad_(False)
+    generator = generator.to(device, memory_format=torch.channels_last)  # as the engine runs it
+    image = (torch.rand(1, 3, size, size, device=device) * 2 - 1)
+    mask = torch.zeros(1, 1, size, size, device=device)
+    q = size // 4
+    mask[..., q:size - q, q:size - q] = 1  # centred, a quarter of the area
+    x = generator_input(image, mask).contiguous(memory_format=torch.channels_last)
+    cuda = device == "cuda"
+    autocast = torch.autocast("cuda", dtype=torch.float16) if cuda else torch.autocast("cpu", enabled=False)
+
+    def once():
+        with torch.no_grad(), autocast:
+            generator(x, mask, pyramid=False)
+        if cuda:
+            torch.cuda.synchronize()
+
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    once()  # warm-up; also sets the peak
+    peak = (torch.cuda.max_memory_allocated() if cuda
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) - base
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        once()
+        times.append(time.perf_counter() - start)
+    return {"median_ms": statistics.median(times) * 1000, "peak_mb": peak / 2**20,
+            "threads": torch.get_num_threads(), "runs": len(times)}
+
+
+def format_table(rows) -> str:
+    head = ("device", "size", "holes ms", "reference ms", "speed-up", "holes peak MB",
+            "reference peak MB", "memory ratio")
+    lines = [head]
+    for device, size, cells in rows:
+        h, r = cells.get("holes"), cells.get("reference")
+        hv = _num(h, "median_ms")
+        rv = _num(r, "median_ms")
+        hm, rm = _num(h, "peak_mb"), _num(r, "peak_mb")
+        ref_ms = f"{rv:.0f}" if rv else _why(r, size)
+        ref_mb = f"{rm:.0f}" if rm is not None else f"(dense: {dense_matrix_gb(size):.1f} GB matrix)"
+        lines.append((device, str(size), f"{hv:.0f}" if hv else _why(h, size), ref_ms,
+                      f"{rv / hv:.2f}x" if hv and rv else "-",
+                      f"{hm:.0f}" if hm is not None else "-", ref_mb,
+                      f"{rm / hm:.2f}x" if hm and rm else "-"))
+    widths = [max(len(str(r[i])) for r in lines) for i in range(len(head))]
+    out = ["  ".join(str(c).rjust(w) for c, w in zip(r, widths)) for r in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    threads = next((c.get("threads") for _, _, cs in rows for c in cs.values() if c and "threads" in c), None)
+    out.append(f"batch 1, centred hole of 1/4 of the area; medians; CPU threads: {threads}; "
+               f"peak = rise over the loaded model ({os.cpu_count()} CPUs here)")
+    return "\n".join(out)
+
+
+def _num(cell, key):
+    return cell.get(key) if cell and key in cell else None
+
+
+def _why(cell, size) -> str:
+    if cell is None:
+        return "skipped"
+    return f"error: {cell.get('error', '?')}"
