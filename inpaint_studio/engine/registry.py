@@ -282,7 +282,7 @@ def _scan(directory: Path, bundled: bool) -> list[ModelInfo]:
             continue  # a broken card hides only that model
         if info.card.get("format") == CARD_FORMAT and info.weights_path.is_file():
             found.append(info)
-    return found
+    return sorted(found, key=lambda m: (m.name.lower(), m.id))
 
 
 def _unique_id(directory: Path, name: str) -> str:
