@@ -1,0 +1,253 @@
+"""`inpaint` subcommand: fill the masked parts of one image or of a folder of images.
+
+    python -m inpaint_studio inpaint --image IMG|DIR --mask MASK|DIR --output FILE|DIR
+        [--model ID|telea|ns] [--device auto|cpu|cuda|mps] [--strategy crop|resize|original]
+        [--feather N] [--source MASK]
+
+One mask file serves every image; a mask folder pairs masks with images by file name stem
+(photo.jpg <- photo.png). Progress goes to stderr; a problem ends in one "error: ..." line and
+exit status 2, never a traceback (set INPAINT_STUDIO_DEBUG=1 to see one).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .imaging import SUPPORTED_SUFFIXES, format_keeps_alpha, read_image, read_mask, write_image
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line."""
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    from .engine.base import STRATEGIES
+    from .engine.device import DEVICE_CHOICES
+
+    p = subparsers.add_parser(
+        "inpaint", help="fill masked regions of an image or a folder of images",
+        description="Fill the white parts of the mask in each image.")
+    p.add_argument("--image", required=True, type=Path, help="an image file or a folder of images")
+    p.add_argument("--mask", required=True, type=Path,
+                   help="a mask file (white = fill) used for every image, or a folder of masks paired by file name")
+    p.add_argument("--output", required=True, type=Path,
+                   help="output file (its suffix picks the format), or a folder for a folder of images")
+    p.add_argument("--model", default=None,
+                   help="a model id (see `models list`), 'telea' or 'ns'; default: the default model, else telea")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where to run PEN-Net (default auto)")
+    p.add_argument("--strategy", default="crop", choices=STRATEGIES,
+                   help="crop: each hole with context (default); resize: the whole image scaled down; "
+                        "original: the whole image at its size")
+    p.add_argument("--feather", type=_non_negative, default=0, metavar="N",
+                   help="blend N px around each hole (default 0: only hole pixels change)")
+    p.add_argument("--resize-limit", type=_at_least_64, default=1024, metavar="PX",
+                   help="long side for --strategy resize (default 1024)")
+    p.add_argument("--source", type=Path, default=None, metavar="MASK",
+                   help="PEN-Net only: white = the region the fill may copy from")
+    p.add_argument("--quality", type=_quality, default=95, metavar="1-100",
+                   help="JPEG/WebP quality (default 95)")
+    p.set_defaults(func=run)
+    return p
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _quality(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError("must be between 1 and 100")
+    return value
+
+
+def _at_least_64(text: str) -> int:
+    value = int(text)
+    if value < 64:
+        raise argparse.ArgumentTypeError("must be at least 64")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the subcommand on its own (tests; `python -m inpaint_studio` goes through cli.py)."""
+    parser = argparse.ArgumentParser(prog="inpaint_studio")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def run(args) -> int:
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        _say("error: interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # every failure is one line; a traceback only on request
+        if os.environ.get("INPAINT_STUDIO_DEBUG"):
+            raise
+        _say(f"error: {_one_line(exc)}")
+        return EXIT_ERROR
+
+
+def _run(args) -> int:
+    from .engine import InpaintOptions, create_engine
+
+    jobs = _pair(args.image, args.mask, args.output)
+    engine_id, note = _choose_model(args.model)
+    if note:
+        _say(f"note: {note}")
+    engine = create_engine(engine_id, device=args.device)
+    source = read_mask(args.source) if args.source is not None else None
+    failures = 0
+    bar = _Progress(len(jobs))
+    for i, (image_path, mask_path, out_path) in enumerate(jobs):
+        bar.update(i, 0.0, image_path.name)
+        try:
+            loaded = read_image(image_path)
+            mask = read_mask(mask_path, shape=loaded.rgb.shape)
+            if source is not None and source.shape != mask.shape:
+                raise UsageError(f"{args.source}: source mask is {source.shape[1]}x{source.shape[0]} "
+                                 f"but image {image_path.name} is {mask.shape[1]}x{mask.shape[0]}.")
+            options = InpaintOptions(strategy=args.strategy, feather=args.feather,
+                                     resize_limit=args.resize_limit, source=source)
+            result = engine.inpaint(loaded.rgb, mask, options,
+                                    progress=lambda f, _msg, i=i, n=image_path.name: bar.update(i, f, n))
+            write_image(out_path, result.image, loaded.alpha, quality=args.quality, info=loaded.info)
+        except Exception as exc:
+            if len(jobs) == 1 or os.environ.get("INPAINT_STUDIO_DEBUG"):
+                raise
+            failures += 1
+            bar.message(f"error: {_one_line(exc)}")
+            continue
+        for text in result.notes + ([] if result.changed else [result.message]):
+            bar.message(f"note: {image_path.name}: {text}")
+        if loaded.alpha is not None and not format_keeps_alpha(out_path):
+            bar.message(f"note: {out_path.name}: this format has no transparency; the alpha channel was dropped")
+    bar.finish()
+    if failures:
+        _say(f"error: {failures} of {len(jobs)} images failed")
+        return EXIT_ERROR
+    _say(f"done: {len(jobs)} image{'s' * (len(jobs) != 1)} written to {args.output}")
+    return EXIT_OK
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+def _pair(image: Path, mask: Path, output: Path) -> list[tuple[Path, Path, Path]]:
+    """-> [(image, mask, output)] after checking everything that can be checked before work."""
+    if not image.exists():
+        raise UsageError(f"{image}: no such file or folder.")
+    if not mask.exists():
+        raise UsageError(f"{mask}: no such file or folder.")
+    if image.is_dir():
+        images = _images_in(image)
+        if not images:
+            raise UsageError(f"{image}: no images here (looked for {', '.join(SUPPORTED_SUFFIXES)}).")
+        if output.exists() and not output.is_dir():
+            raise UsageError(f"{output}: is a file; with a folder of images --output must be a folder.")
+        outputs = [output / p.name for p in images]
+    else:
+        images = [image]
+        outputs = [output / image.name if output.is_dir() else output]
+    for out in outputs:
+        if out.suffix.lower() not in SUPPORTED_SUFFIXES:
+            raise UsageError(f"{out}: unknown output type '{out.suffix}'; use one of {', '.join(SUPPORTED_SUFFIXES)}.")
+    for src, out in zip(images, outputs):
+        if out.exists() and out.resolve() == src.resolve():
+            raise UsageError(f"{out}: the output would overwrite the input image.")
+    if mask.is_dir():
+        by_stem = _by_stem(_images_in(mask))
+        missing = [p.name for p in images if p.stem not in by_stem]
+        if missing:
+            shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+            raise UsageError(f"{mask}: no mask with the same name for {shown}.")
+        masks = [by_stem[p.stem] for p in images]
+    else:
+        masks = [mask] * len(images)
+    if image.is_dir():
+        output.mkdir(parents=True, exist_ok=True)
+    elif not outputs[0].parent.is_dir():
+        raise UsageError(f"{outputs[0]}: the folder {outputs[0].parent} does not exist.")
+    return list(zip(images, masks, outputs))
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in SUPPORTED_SUFFIXES)
+
+
+def _by_stem(paths: list[Path]) -> dict[str, Path]:
+    """Stem -> mask file; where several share a stem, lossless formats win (png first)."""
+    rank = {s: i for i, s in enumerate((".png", ".bmp", ".tif", ".tiff", ".webp", ".jpg", ".jpeg"))}
+    found: dict[str, Path] = {}
+    for p in sorted(paths, key=lambda p: rank.get(p.suffix.lower(), 99)):
+        found.setdefault(p.stem, p)
+    return found
+
+
+def _choose_model(requested: str | None) -> tuple[str, str | None]:
+    if requested:
+        return requested, None
+    from .engine.registry import ModelRegistry
+
+    default = ModelRegistry().default_id()
+    if default:
+        return default, None
+    return "telea", "no PEN-Net model is installed; using OpenCV Telea (import one with `models import`)"
+
+
+# -- output ---------------------------------------------------------------------------------------
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+class _Progress:
+    """A plain-text progress bar on stderr: redrawn in place on a terminal, one line per image
+    otherwise (logs)."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int):
+        self.total = total
+        self.tty = sys.stderr.isatty()
+        self.start = time.monotonic()
+        self.last = ""
+        self.shown = -1
+
+    def update(self, index: int, fraction: float, name: str) -> None:
+        overall = (index + fraction) / self.total
+        filled = int(round(overall * self.WIDTH))
+        line = (f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {index + 1}/{self.total} "
+                f"{overall * 100:5.1f}%  {time.monotonic() - self.start:6.1f}s  {name}")
+        if self.tty:
+            sys.stderr.write("\r" + line[:120].ljust(len(self.last)))
+            sys.stderr.flush()
+            self.last = line[:120]
+        elif index != self.shown:
+            _say(line)
+            self.shown = index
+
+    def message(self, text: str) -> None:
+        if self.tty and self.last:
+            sys.stderr.write("\r" + " " * len(self.last) + "\r")
+            self.last = ""
+        _say(text)
+
+    def finish(self) -> None:
+        if self.tty and self.last:
+            sys.stderr.write("\n")
+            self.last = ""

@@ -1,0 +1,73 @@
+"""Inference without Qt: engines (PEN-Net models from the registry, OpenCV Telea and
+Navier-Stokes), their common interface, devices, strategies and blending."""
+from __future__ import annotations
+
+import threading
+
+from .base import (CancelFn, Cancelled, Engine, InpaintError, InpaintOptions, InpaintResult,
+                   ProgressFn, STRATEGIES)
+from .classical import NavierStokesEngine, OpenCVEngine, TeleaEngine
+from .device import DEVICE_CHOICES, available_devices, resolve_device
+from .pennet import PENNetEngine
+
+CLASSICAL = {"telea": TeleaEngine, "ns": NavierStokesEngine}
+_cache: dict[tuple, Engine] = {}
+_cache_lock = threading.Lock()
+
+
+def available_engines(registry=None) -> list[tuple[str, str, str]]:
+    """Choices for a menu: (id, label, kind), registry models first (the default one first), then
+    'telea' and 'ns'. kind is 'pennet' or 'classical'."""
+    from .registry import ModelRegistry, RegistryError
+
+    registry = registry if registry is not None else ModelRegistry()
+    choices = []
+    try:
+        models = registry.models()
+        default = registry.default_id()
+    except RegistryError:
+        models, default = [], None  # an unreadable model folder still leaves the classical engines
+    models.sort(key=lambda m: m.id != default)
+    choices += [(m.id, f"PEN-Net: {m.name}", "pennet") for m in models]
+    choices += [(cls().id, cls().label, "classical") for cls in CLASSICAL.values()]
+    return choices
+
+
+def create_engine(engine_id: str, device: str = "auto", registry=None) -> Engine:
+    """'telea', 'ns' or a registry model id -> an engine. PEN-Net engines are cached per (model,
+    device, weights file), so a model is loaded and warmed up once."""
+    if engine_id in CLASSICAL:
+        return CLASSICAL[engine_id]()
+    from .registry import ModelRegistry, RegistryError
+
+    registry = registry if registry is not None else ModelRegistry()
+    try:
+        info = registry.get(engine_id)
+    except RegistryError as exc:
+        raise InpaintError(f"{exc} Built-in engines: {', '.join(CLASSICAL)}.") from None
+    resolved = resolve_device(device)
+    try:
+        stamp = info.weights_path.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    key = (info.id, str(resolved), str(info.weights_path), stamp)
+    with _cache_lock:
+        engine = _cache.get(key)
+        if engine is None:
+            engine = PENNetEngine(info, device=resolved)
+            _cache[key] = engine
+    return engine
+
+
+def clear_engine_cache() -> None:
+    """Forget loaded models (after a model was deleted or replaced, or to free memory)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+__all__ = [
+    "CancelFn", "Cancelled", "Engine", "InpaintError", "InpaintOptions", "InpaintResult",
+    "ProgressFn", "STRATEGIES", "DEVICE_CHOICES", "OpenCVEngine", "TeleaEngine",
+    "NavierStokesEngine", "PENNetEngine", "available_devices", "available_engines", "clear_engine_cache",
+    "create_engine", "resolve_device",
+]

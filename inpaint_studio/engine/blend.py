@@ -1,0 +1,60 @@
+"""Pasting results back: only hole pixels change, plus an optional feather band.
+
+Feather band of N px: a pixel outside the hole at distance d (Euclidean, 1 for a direct
+neighbour) with d <= N takes w * result + (1 - w) * input with w = 1 - d / (N + 1); every other
+pixel outside the hole keeps the input, bit for bit.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+def band_weights(hole: np.ndarray, feather: int) -> np.ndarray:
+    """float32 HxW: 1 inside the hole, 1 - d / (feather + 1) in the band, 0 elsewhere."""
+    hole = np.asarray(hole, dtype=bool)
+    weights = hole.astype(np.float32)
+    if feather <= 0 or not hole.any():
+        return weights
+    dist = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    band = (~hole) & (dist <= feather)
+    weights[band] = 1.0 - dist[band] / (feather + 1.0)
+    return weights
+
+
+def paste_region(result: np.ndarray, filled: np.ndarray, box: tuple[int, int, int, int],
+                 owned: np.ndarray, holes_in_box: np.ndarray, feather: int = 0,
+                 blended: np.ndarray | None = None) -> None:
+    """Write one region's result into `result` (uint8 HxWx3, changed in place).
+
+    filled: the engine's output for `box` (HxWx3, float or uint8, box-sized); owned: bool, the
+    hole pixels this region fills; holes_in_box: bool, every hole pixel inside the box (band
+    pixels never land on a hole); blended: bool HxW over the whole image, band pixels already
+    blended by an earlier region (updated), so that each is blended once.
+    """
+    x0, y0, x1, y1 = box
+    view = result[y0:y1, x0:x1]
+    view[owned] = to_uint8(filled[owned])
+    if feather <= 0:
+        return
+    weights = band_weights(owned, feather)
+    band = (weights > 0) & ~holes_in_box
+    if blended is not None:
+        done = blended[y0:y1, x0:x1]
+        band &= ~done
+        done |= band
+    w = weights[band][:, None]
+    view[band] = to_uint8(w * filled[band].astype(np.float32) + (1.0 - w) * view[band].astype(np.float32))
+
+
+def paste(original: np.ndarray, filled: np.ndarray, hole: np.ndarray, feather: int = 0) -> np.ndarray:
+    """Whole-image form of paste_region: a new image, `original` outside hole and band."""
+    result = original.copy()
+    hole = np.asarray(hole, dtype=bool)
+    h, w = hole.shape
+    paste_region(result, filled, (0, 0, w, h), hole, hole, feather)
+    return result

@@ -1,0 +1,68 @@
+"""OpenCV's classical inpainting (Telea's fast marching, Navier-Stokes): no model needed, the
+fallback when no PEN-Net model is installed. Run per hole region, at native resolution."""
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+
+from .base import Engine, InpaintOptions, InpaintResult, check_cancel, report
+from .blend import paste_region
+from .regions import hole_groups
+
+NOTE_NO_SOURCE = "The source region is used only by PEN-Net models; it was ignored."
+
+
+class OpenCVEngine(Engine):
+    def __init__(self, engine_id: str, label: str, flag: int, radius: int = 5):
+        self.id = engine_id
+        self.label = label
+        self.flag = flag
+        self.radius = radius
+
+    def inpaint(self, image, mask, options: InpaintOptions | None = None, progress=None, cancel=None) -> InpaintResult:
+        start = time.perf_counter()
+        image, hole, options, source = self.prepare(image, mask, options)
+        if not hole.any():
+            return self.nothing_to_fill(image)
+        report(progress, 0.0, "Preparing")
+        labels, boxes = hole_groups(hole)
+        h, w = hole.shape
+        margin = 2 * self.radius + 2 + options.feather
+        result = image.copy()
+        blended = np.zeros(hole.shape, bool) if options.feather else None
+        regions = []
+        for k, (x0, y0, x1, y1) in enumerate(boxes, start=1):
+            check_cancel(cancel)
+            box = (max(0, x0 - margin), max(0, y0 - margin), min(w, x1 + margin), min(h, y1 + margin))
+            bx0, by0, bx1, by1 = box
+            holes_in_box = hole[by0:by1, bx0:bx1]
+            filled = cv2.inpaint(image[by0:by1, bx0:bx1], holes_in_box.astype(np.uint8), self.radius, self.flag)
+            owned = labels[by0:by1, bx0:bx1] == k
+            paste_region(result, filled, box, owned, holes_in_box, options.feather, blended)
+            regions.append(box)
+            report(progress, k / len(boxes), f"Filled {k} of {len(boxes)} regions")
+        check_cancel(cancel)
+        seconds = time.perf_counter() - start
+        report(progress, 1.0, "Done")
+        return InpaintResult(
+            image=result,
+            changed=not np.array_equal(result, image),
+            message=f"Filled {len(boxes)} region{'s' * (len(boxes) != 1)} with {self.label} in {seconds:.1f} s.",
+            regions=regions,
+            device="cpu",
+            seconds=seconds,
+            notes=[NOTE_NO_SOURCE] if source is not None else [],
+            flow=None,
+        )
+
+
+class TeleaEngine(OpenCVEngine):
+    def __init__(self, radius: int = 5):
+        super().__init__("telea", "OpenCV Telea (fast, no model)", cv2.INPAINT_TELEA, radius)
+
+
+class NavierStokesEngine(OpenCVEngine):
+    def __init__(self, radius: int = 5):
+        super().__init__("ns", "OpenCV Navier-Stokes (no model)", cv2.INPAINT_NS, radius)
