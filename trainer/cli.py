@@ -1,0 +1,197 @@
+"""python -m trainer (inpaint-studio-trainer): fit, export, evaluate, bench.
+
+Exit status: 0 done (or stopped on request), 1 the run failed while training, 2 bad input
+(folder, options, model id) reported before anything started. `fit` reports every outcome as
+an event too (trainer/EVENTS.md); the other commands print one line on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import corpus
+    from .masks import EVAL_MASK_KINDS, MASK_KINDS
+    from .step import PRECISIONS
+
+    parser = argparse.ArgumentParser(prog="python -m trainer",
+                                     description="Train, fine-tune, export and evaluate PEN-Net models.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    fit = sub.add_parser("fit", help="train (or fine-tune with --base) on a folder of photos",
+                         description="Train PEN-Net on a folder of photos. Options left out take the "
+                                     "paper's defaults, the fine-tuning defaults with --base, or the "
+                                     "saved run's values with --resume.")
+    fit.add_argument("--data", help="folder of training photos (searched recursively)")
+    fit.add_argument("--val", help="folder of validation photos (default: hold out 5%% of --data)")
+    fit.add_argument("--out", help="run folder for checkpoints, samples and run.json "
+                                   "(default: a new folder in the user's runs directory)")
+    fit.add_argument("--base", help="registry model id to fine-tune, or 'default' for the app's default model "
+                                    "(then lr 2e-5 and 5000 iterations by default)")
+    fit.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    fit.add_argument("--size", type=int, help="training crop side, a multiple of 64 (default 256)")
+    fit.add_argument("--iterations", type=int, help="total iterations (default 200000; 5000 with --base)")
+    fit.add_argument("--batch-size", type=int, help="per process (default 8 on CUDA, 2 on CPU)")
+    fit.add_argument("--lr", type=float, help="generator learning rate (default 1e-4; 2e-5 with --base)")
+    fit.add_argument("--d-lr", type=float, help="discriminator learning rate (default: --lr)")
+    fit.add_argument("--masks", choices=MASK_KINDS, help="training masks (default mixed)")
+    fit.add_argument("--attention", choices=["holes", "reference"], help="ATN mode (speed only; default holes)")
+    fit.add_argument("--affinity", choices=["release", "paper"], help="ATN affinity for a new model (default release)")
+    fit.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default auto: CUDA when present")
+    fit.add_argument("--precision", choices=PRECISIONS, help="default auto: bf16/fp16 autocast on CUDA, fp32 on CPU")
+    fit.add_argument("--checkpoint-every", type=int, metavar="K", help="iterations between checkpoints (default 500)")
+    fit.add_argument("--keep-checkpoints", type=int, metavar="N", help="checkpoints kept (default 3)")
+    fit.add_argument("--val-every", type=int, metavar="V",
+                     help="iterations between validations (default 1000; 500 with --base)")
+    fit.add_argument("--val-images", type=int, help="validation images used (default 16)")
+    fit.add_argument("--log-every", type=int, help="iterations between progress events (default 10)")
+    fit.add_argument("--seed", type=int, help="data, mask and split seed (default 0)")
+    fit.add_argument("--workers", type=int, help="data loading processes (default 4 on CUDA, 0 on CPU)")
+    fit.add_argument("--small", choices=["upscale", "skip"], help="images smaller than --size (default upscale)")
+    for term, default in (("hole", 6.0), ("valid", 1.0), ("pyramid", 0.5), ("adversarial", 0.1)):
+        fit.add_argument(f"--{term}-weight", type=float, help=f"loss weight (default {default})")
+    fit.add_argument("--export-name", help="export the model under this name when the run completes")
+    fit.add_argument("--events", metavar="FILE", help="append JSON-lines events here instead of stdout")
+    fit.set_defaults(func=cmd_fit)
+
+    export = sub.add_parser("export", help="put a run's generator into the model registry")
+    export.add_argument("run_dir", metavar="RUN_DIR")
+    export.add_argument("--name", required=True, help="model name shown in the app")
+    export.add_argument("--checkpoint", help="a specific checkpoint file (default: the newest)")
+    export.set_defaults(func=cmd_export)
+
+    evaluate = sub.add_parser("evaluate", help="L1 / PSNR / SSIM of a model against OpenCV Telea and NS")
+    evaluate.add_argument("--model", help="registry model id (leave out to measure OpenCV alone)")
+    evaluate.add_argument("--data", required=True, help="folder of photos")
+    evaluate.add_argument("--masks", choices=EVAL_MASK_KINDS, default="center",
+                          help="center: the paper's centred square of half the side (default)")
+    evaluate.add_argument("--size", type=int, default=256)
+    evaluate.add_argument("--limit", type=int, help="at most this many images")
+    evaluate.add_argument("--seed", type=int, default=0, help="mask seed")
+    evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    bench = sub.add_parser("bench", help="training samples/s: holes vs reference attention")
+    bench.add_argument("--size", type=int, default=256)
+    bench.add_argument("--batches", type=int, nargs="+", default=[1, 4])
+    bench.add_argument("--steps", type=int, default=5, help="timed steps per cell (median)")
+    bench.add_argument("--warmup", type=int, default=2)
+    bench.add_argument("--device", choices=["all", "cpu", "cuda"], default="all",
+                       help="all: CPU, and CUDA when present")
+    bench.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    bench.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    bench.set_defaults(func=cmd_bench)
+
+    corpus.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs one command; returns its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    return int(args.func(args) or 0)
+
+
+# -- commands -------------------------------------------------------------------------------------
+def cmd_fit(args) -> int:
+    from .checkpoint import CheckpointError
+    from .data import DataError
+    from .events import EventWriter
+    from .loop import fit
+
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    try:
+        events = EventWriter(path=args.events, enabled=is_main)
+    except OSError as exc:
+        print(f"error: cannot write events to {args.events}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return fit(_fit_options(args), args.resume, events)
+    except (DataError, ValueError, CheckpointError, OSError) as exc:  # bad input: nothing has started
+        events.emit("error", message=str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a defect: the app still gets an event, the log gets the traceback
+        events.emit("error", message=f"internal error: {type(exc).__name__}: {exc}")
+        traceback.print_exc()
+        return 1
+    finally:
+        events.close()
+
+
+def _fit_options(args) -> dict:
+    """The options given explicitly (None = left out)."""
+    from inpaint_studio.paths import runs_dir
+
+    keys = ("data", "val", "out", "base", "size", "iterations", "batch_size", "lr", "d_lr", "masks", "attention",
+            "affinity", "device", "precision", "checkpoint_every", "keep_checkpoints", "val_every",
+            "val_images", "log_every", "seed", "workers", "small", "export_name")
+    given = {k: getattr(args, k) for k in keys}
+    given["weights"] = {t: getattr(args, f"{t}_weight") for t in ("hole", "valid", "pyramid", "adversarial")
+                        if getattr(args, f"{t}_weight") is not None}
+    if given["out"] is None and not args.resume:
+        from datetime import datetime
+
+        given["out"] = str(runs_dir() / datetime.now().strftime("run-%Y%m%d-%H%M%S"))
+    for key in ("data", "val", "out"):
+        if given[key]:
+            given[key] = os.path.abspath(os.path.expanduser(given[key]))
+    return given
+
+
+def cmd_export(args) -> int:
+    from inpaint_studio.engine.registry import RegistryError
+
+    from .checkpoint import CheckpointError
+    from .export import export_run
+
+    try:
+        info = export_run(args.run_dir, args.name, args.checkpoint)
+    except (RegistryError, CheckpointError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"model_id": info.id, "name": info.name, "weights": str(info.weights_path),
+                      "card": str(info.card_path)}))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from inpaint_studio.engine.registry import RegistryError
+
+    from .evaluate import evaluate, format_table
+
+    try:
+        report = evaluate(args.model, args.data, args.masks, args.size, args.limit, args.device, args.seed)
+    except (RegistryError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    import torch
+
+    from . import bench
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = None if args.device == "all" else [args.device]
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda: no CUDA GPU is available", file=sys.stderr)
+        return 2
+    bench.run(args.size, tuple(args.batches), devices, args.steps, args.warmup, args.precision)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

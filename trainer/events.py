@@ -1,0 +1,76 @@
+"""JSON-lines events for the app (format: trainer/EVENTS.md). One object per line, flushed at
+once, so that a reader sees each event as soon as it happens."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+EVENT_TYPES = ("start", "log", "progress", "validation", "sample", "checkpoint", "done", "error")
+
+
+def _clean(value):
+    """JSON-safe copy: non-finite floats become null (strict JSON has no NaN), paths text."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy / torch scalars
+        return _clean(value.item())
+    return value
+
+
+class EventWriter:
+    """Writes events to a stream (stdout by default) or appends them to a file.
+    `enabled=False` makes a silent writer (ranks other than 0)."""
+
+    def __init__(self, path: str | Path | None = None, stream: IO[str] | None = None, enabled: bool = True):
+        self.enabled = enabled
+        self._own = False
+        self._out: IO[str] | None = None
+        if not enabled:
+            return
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._out = open(path, "a", encoding="utf-8")
+            self._own = True
+        else:
+            self._out = stream or sys.stdout
+
+    def emit(self, event: str, **fields) -> dict:
+        if event not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {event!r}")
+        record = {"event": event, "time": round(time.time(), 3), **_clean(fields)}
+        if self.enabled and self._out is not None:
+            self._out.write(json.dumps(record, allow_nan=False) + "\n")
+            self._out.flush()
+        return record
+
+    def log(self, message: str, level: str = "info") -> None:
+        """A human-readable line on stderr, and a `log` event for the app."""
+        if self.enabled:
+            print(f"[trainer] {message}", file=sys.stderr, flush=True)
+        self.emit("log", level=level, message=message)
+
+    def close(self) -> None:
+        if self._own and self._out is not None:
+            self._out.close()
+        self._out = None
+
+
+def read_events(path: str | Path) -> list[dict]:
+    """All complete events of a file (a half-written last line is ignored): for tests and tools."""
+    events = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue
+    return events
