@@ -1,0 +1,116 @@
+"""Starting the app, the Model menu and its hooks."""
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QApplication
+
+from test_app_support import photo_path, window  # noqa: F401 (fixtures)
+
+from inpaint_studio.app import main
+from inpaint_studio.app.main_window import MainWindow
+
+
+def test_main_opens_the_command_line_image(qtbot, photo_path, monkeypatch):
+    monkeypatch.setattr(QApplication, "exec", lambda self=None: (QApplication.processEvents(), 0)[1])
+    before = set(map(id, QApplication.topLevelWidgets()))
+    assert main(["inpaint-studio", str(photo_path)]) == 0
+    windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and id(w) not in before]
+    assert len(windows) == 1
+    win = windows[0]
+    qtbot.addWidget(win)
+    assert win.document is not None and win.document.source_path == photo_path
+    assert win.isVisible() and win.windowTitle().startswith("photo.png")
+
+
+def test_model_menu_lists_engines_and_takes_plugins(window, qtbot):
+    from inpaint_studio.engine.registry import save_generator
+    from inpaint_studio.network import PENNetGenerator
+
+    menu = window.menus["model"]
+    texts = [a.text() for a in menu.actions()]
+    assert any("Telea" in t for t in texts) and any("Navier" in t for t in texts)
+    hook = QAction("Manage Models…", window)
+    window.add_model_action(hook)
+    second = QAction("Fine-tune…", window)
+    window.add_model_action(second)
+    actions = menu.actions()
+    assert actions.index(hook) < actions.index(second) < actions.index(window.actions["inpaint"])
+    with qtbot.waitSignal(window.engines_changed):
+        info = save_generator(PENNetGenerator(), "Fresh model", {})
+        window.refresh_engines()
+    assert window.engine_combo.findData(info.id) >= 0
+    assert any(a.data() == info.id for a in window.engine_group.actions())
+    assert menu.actions().index(hook) > 0                     # plug-ins survive a refresh
+    window.set_engine(info.id)
+    assert window.settings.engine_id == info.id
+    assert window.inpaint_panel.device.isEnabled()
+    window.set_engine("telea")
+    assert not window.inpaint_panel.device.isEnabled() and "OpenCV" in window.device_label.text()
+
+
+def test_real_prompter_dialogs_open_and_close(window, tmp_path):
+    """Each modal question of the real Prompter opens and backs out cleanly (Escape)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QDialog
+
+    from inpaint_studio.app.dialogs import Prompter
+
+    prompter = Prompter(window)
+    opened = []
+
+    def dismiss():
+        dialog = QApplication.activeModalWidget()
+        if dialog is None:
+            QTimer.singleShot(20, dismiss)
+            return
+        opened.append(type(dialog).__name__)
+        if isinstance(dialog, QDialog):
+            dialog.reject()
+        else:
+            dialog.close()
+
+    answers = []
+    for call in (lambda: prompter.open_path(str(tmp_path)),
+                 lambda: prompter.save_path(str(tmp_path / "x.ora")),
+                 lambda: prompter.unsaved_changes("photo.png"),
+                 lambda: prompter.confirm("Overwrite?", "Really?"),
+                 lambda: prompter.restore("photo.png", "2024-01-01 10:00"),
+                 lambda: prompter.integer("Grow", "px", 8, 1, 100),
+                 lambda: prompter.color((255, 0, 0)),
+                 lambda: prompter.show_text("Shortcuts", "<b>B</b> brush")):
+        QTimer.singleShot(20, dismiss)
+        answers.append(call())
+    assert len(opened) == 8
+    assert answers[:7] == [None, None, "cancel", False, False, None, None]
+
+
+def test_plug_in_tool_paints_its_own_mask_and_close_guard(window):
+    """How a later "copy from here" source tool plugs in: its own mask key and colour."""
+    import numpy as np
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from inpaint_studio.app.document import Document
+    from inpaint_studio.app.mask_tools import RectTool
+    from test_app_support import drag, photo
+
+    class SourceRect(RectTool):
+        id, label, shortcut = "source_rect", "Source rectangle", "S"
+        mask_key, mask_name, mask_color = "source", "Copy from here", (80, 200, 120)
+
+    window.add_tool(SourceRect)
+    window.set_document(Document.from_image(photo()))
+    window.canvas.set_zoom(4.0)
+    window.canvas.centerOn(80, 60)
+    QTest.keyClick(window, Qt.Key_S)
+    assert window.tool.id == "source_rect"
+    drag(window, [(10, 10), (40, 30)])
+    source = window.document.masks["source"]
+    assert source.data[20, 20] == 255 and window.document.mask().data.max() == 0
+    assert "Copy from here" in [window.layers_panel.list.item(r).text() for r in range(window.layers_panel.list.count())]
+    assert window.canvas.mask_items["source"].isVisible()
+    options = window.inpaint_options()
+    assert options.source is not None and np.array_equal(options.source, source.data)
+    window.document.undo_stack.undo()
+    assert source.data.max() == 0
+    window.close_guards.append(lambda: False)
+    assert not window.close() and window.isVisible()
+    window.close_guards.clear()
