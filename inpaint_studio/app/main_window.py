@@ -46,6 +46,7 @@ from .banner import MessageBanner
 from .canvas import CanvasView
 from .dialogs import Prompter
 from .document import Document
+from .extensions import install_extensions
 from .files import FileActions
 from .inpainting import InpaintActions
 from .inpaint_panel import InpaintPanel
@@ -107,6 +108,7 @@ class MainWindow(FileActions, InpaintActions, QMainWindow):
         self._build_toolbars()
         self._build_status_bar()
         self.refresh_engines()
+        install_extensions(self)
 
         self.canvas.cursor_moved.connect(self._cursor_moved)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
