@@ -14,4 +14,4 @@ def install_extensions(window) -> None:
         try:
             importlib.import_module(f"{__package__}.{name}").install(window)
         except Exception as exc:  # noqa: BLE001 - one broken feature must not stop the editor
-            window.banner.show_error(f"The {name.replace('_', ' ')} feature could not start: {exc}")
+            window.banner.show_message(f"The {name.replace('_', ' ')} feature could not start: {exc}")

@@ -120,5 +120,7 @@ def _paint(out, coverage, x0, y0, cov, kind, rng):
     strength = cv2.resize(grid, (ax1 - ax0, ay1 - ay0), interpolation=cv2.INTER_LINEAR)
     alpha = (cov * strength)[..., None]
     region = out[ay0:ay1, ax0:ax1]
-    region += alpha * (tone.astype(np.float32) - region)
+    blended = region + alpha * (tone.astype(np.float32) - region)
+    # Dust and scratches only brighten (bright kind) or only darken (dark kind).
+    (np.maximum if bright else np.minimum)(region, blended, out=region)
     np.maximum(coverage[ay0:ay1, ax0:ax1], cov, out=coverage[ay0:ay1, ax0:ax1])
