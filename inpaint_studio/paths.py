@@ -19,19 +19,19 @@ def user_data_root() -> Path:
     return root
 
 
-def user_models_dir() -> Path:
-    path = user_data_root() / "models"
+def _subdir(name: str) -> Path:
+    path = user_data_root() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def user_models_dir() -> Path:
+    return _subdir("models")
 
 
 def recovery_dir() -> Path:
-    path = user_data_root() / "recovery"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _subdir("recovery")
 
 
 def runs_dir() -> Path:
-    path = user_data_root() / "runs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _subdir("runs")
