@@ -93,6 +93,39 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     return LoadedImage(_own(rgb), None if alpha is None else _own(alpha), info)
 
 
+def probe_image(path: str | Path) -> tuple[int, int]:
+    """Width and height after a quick integrity check, for scanning photo folders: JPEGs are
+    decoded at 1/8 scale (a truncated or damaged stream still fails), PNGs have their chunk
+    checksums verified, other formats are decoded. Much faster than read_image; what slips
+    through is caught when the image is read. Raises ImageError ("PATH: truncated (...)")."""
+    path = str(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                size = im.size
+                if im.format == "JPEG":
+                    im.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
+                    im.load()
+                elif im.format == "PNG":
+                    im.verify()
+                else:
+                    im.load()
+                return size  # EXIF rotation swaps the sides but keeps the short side
+    except Image.DecompressionBombError:
+        loaded = read_image(path)  # applies this module's own pixel limit
+        return loaded.width, loaded.height
+    except UnidentifiedImageError:
+        if Path(path).suffix.lower() in (".tif", ".tiff"):
+            loaded = read_image(path)  # e.g. float TIFF read through OpenCV
+            return loaded.width, loaded.height
+        raise ImageError(f"{path}: not an image, or a kind that cannot be read") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        kind = "truncated" if "truncated" in text.lower() else "damaged"
+        raise ImageError(f"{path}: {kind} ({text})") from None
+
+
 def _own(arr: np.ndarray) -> np.ndarray:
     """A writable, contiguous array (numpy views of Pillow images are read-only)."""
     return arr if arr.flags.writeable and arr.flags.c_contiguous else np.array(arr, order="C")

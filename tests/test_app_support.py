@@ -20,10 +20,25 @@ class ScriptedPrompter:
         self.restore_answer = True
         self.integer_answer = None
         self.color_answer = None
+        self.folder_answer = None
+        self.choose_answer = None
+        self.text_answer = None
 
     def open_path(self, start_dir, title="", filter=""):
         self.asked.append(("open_path", title))
         return self.open_answer
+
+    def folder(self, start_dir, title=""):
+        self.asked.append(("folder", title))
+        return self.folder_answer
+
+    def choose(self, title, text, choices, default=None):
+        self.asked.append(("choose", title))
+        return self.choose_answer
+
+    def text(self, title, label, value=""):
+        self.asked.append(("text", title))
+        return self.text_answer
 
     def save_path(self, suggested, filters=None, title=""):
         self.asked.append(("save_path", suggested))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from inpaint_studio.imaging import (SUPPORTED_SUFFIXES, ImageError, format_keeps_alpha, read_image,
-                                    read_mask, write_image, write_mask)
+from inpaint_studio.imaging import (SUPPORTED_SUFFIXES, ImageError, format_keeps_alpha, probe_image,
+                                    read_image, read_mask, write_image, write_mask)
 
 
 @pytest.fixture
@@ -179,6 +179,21 @@ def test_truncated_file(files, suffix):
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(ImageError, match=rf"cut\{suffix}.*(truncated|damaged)"):
         read_image(cut)
+
+
+@pytest.mark.parametrize("suffix", SUPPORTED_SUFFIXES)
+def test_probe_gives_the_size_and_rejects_damaged_files(files, suffix):
+    path = write_image(files / f"ok{suffix}", photo(30, 50))
+    assert probe_image(path) == (50, 30)
+    if suffix in (".png", ".jpg"):
+        data = path.read_bytes()
+        cut = files / f"cut{suffix}"
+        cut.write_bytes(data[: len(data) // 2])
+        with pytest.raises(ImageError, match=rf"cut\{suffix}: (truncated|damaged)"):
+            probe_image(cut)
+    (files / f"text{suffix}").write_text("not an image")
+    with pytest.raises(ImageError, match="not an image"):
+        probe_image(files / f"text{suffix}")
 
 
 def test_pixel_limit(files):

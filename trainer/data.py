@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset, Sampler
 from torch.utils.data.distributed import DistributedSampler
 
@@ -100,7 +98,7 @@ def scan_folder(root: str | Path, size: int, small: str = "upscale") -> FolderSc
                 scan.ignored += not name.startswith(".")
                 continue
             try:
-                width, height = _probe(path)
+                width, height = imaging.probe_image(path)
             except imaging.ImageError as exc:
                 scan.unreadable.append((path, _reason(exc, path)))
                 continue
@@ -268,37 +266,6 @@ class SampleStream(Sampler):
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def _probe(path: str) -> tuple[int, int]:
-    """Width and height, after a quick integrity check: JPEGs are decoded at 1/8 scale (a
-    truncated or damaged stream still fails), PNGs have their chunk checksums verified, other
-    formats are decoded. Much faster than a full read; what slips through is caught at load."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                size = im.size
-                if im.format == "JPEG":
-                    im.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
-                    im.load()
-                elif im.format == "PNG":
-                    im.verify()
-                else:
-                    im.load()
-                return size  # EXIF rotation swaps the sides but keeps the short side
-    except Image.DecompressionBombError:
-        loaded = imaging.read_image(path)  # imaging applies the app's own pixel limit
-        return loaded.width, loaded.height
-    except UnidentifiedImageError:
-        if Path(path).suffix.lower() in (".tif", ".tiff"):
-            loaded = imaging.read_image(path)  # e.g. float TIFF read through OpenCV
-            return loaded.width, loaded.height
-        raise imaging.ImageError(f"{path}: not an image, or a kind that cannot be read") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        kind = "truncated" if "truncated" in text.lower() else "damaged"
-        raise imaging.ImageError(f"{path}: {kind} ({text})") from None
-
-
 def _reason(exc: Exception, path: str) -> str:
     text = str(exc)
     return text[len(path) + 2:] if text.startswith(f"{path}: ") else text

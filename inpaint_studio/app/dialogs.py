@@ -37,6 +37,10 @@ class Prompter:
         path, _ = QFileDialog.getOpenFileName(self.parent, title, start_dir, filter)
         return path or None
 
+    def folder(self, start_dir: str, title: str = "Choose a folder") -> str | None:
+        path = QFileDialog.getExistingDirectory(self.parent, title, start_dir)
+        return path or None
+
     def save_path(self, suggested: str, filters: dict[str, str] = SAVE_FILTERS,
                   title: str = "Save as") -> str | None:
         names = ";;".join(filters)
@@ -71,6 +75,22 @@ class Prompter:
                             f"Inpaint Studio did not close properly last time. An autosaved copy of "
                             f"“{title}” from {saved_at} is available.\n\nRestore it? "
                             f"(Otherwise it is discarded.)", ok="Restore")
+
+    def choose(self, title: str, text: str, choices: dict[str, str], default: str | None = None) -> str | None:
+        """One of several answers: `choices` maps a key to its button text (in order). Returns the
+        key, or None when the user closes the box (Escape), which always means "do nothing"."""
+        box = QMessageBox(QMessageBox.Question, title, text, parent=self.parent)
+        buttons = {box.addButton(label, QMessageBox.AcceptRole): key for key, label in choices.items()}
+        box.addButton(QMessageBox.Cancel)
+        for button, key in buttons.items():
+            if key == default:
+                box.setDefaultButton(button)
+        box.exec()
+        return buttons.get(box.clickedButton())
+
+    def text(self, title: str, label: str, value: str = "") -> str | None:
+        answer, ok = QInputDialog.getText(self.parent, title, label, text=value)
+        return answer if ok else None
 
     def integer(self, title: str, label: str, value: int, lo: int, hi: int) -> int | None:
         number, ok = QInputDialog.getInt(self.parent, title, label, value, lo, hi)
