@@ -1,4 +1,4 @@
-"""python -m trainer (inpaint-studio-trainer): fit, export, evaluate, bench.
+"""python -m trainer (inpaint-studio-trainer): fit, export, evaluate, bench, adapt, adapt-eval.
 
 Exit status: 0 done (or stopped on request), 1 the run failed while training, 2 bad input
 (folder, options, model id) reported before anything started. `fit` reports every outcome as
@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     corpus.register(sub)
+    from . import adapt_cli
+
+    adapt_cli.register(sub)
     return parser
 
 

@@ -38,6 +38,13 @@ def gaussian_window(size: int = 11, sigma: float = 1.5, dtype=torch.float32, dev
 
 def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
          k1: float = 0.01, k2: float = 0.03, data_range: float = 1.0) -> torch.Tensor:
+    return ssim_map(x, y, window, sigma, k1, k2, data_range).flatten(1).mean(1).float()
+
+
+def ssim_map(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
+             k1: float = 0.01, k2: float = 0.03, data_range: float = 1.0) -> torch.Tensor:
+    """Per-window SSIM (B,C,H-w+1,W-w+1) in float64: entry (i, j) is the window whose centre is
+    pixel (i + w//2, j + w//2), w = min(window, H, W)."""
     if x.shape != y.shape or x.dim() != 4:
         raise ValueError(f"ssim needs two (B,C,H,W) tensors of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     channels = x.shape[1]
@@ -54,7 +61,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
     cov = blur(x * y) - mu_x * mu_y
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     value = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
-    return value.flatten(1).mean(1).float()
+    return value
 
 
 def image_metrics(result: torch.Tensor, truth: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -6,6 +6,12 @@ from __future__ import annotations
 import importlib
 
 EXTENSIONS: list[str] = [
+    "source_region",
+    "attention_view",
+    "learn_photo",
+    "scratch_finder",
+    "model_manager",
+    "training",
 ]
 
 

@@ -183,9 +183,10 @@ class InpaintActions:
         self.device_label.setToolTip(f"Inpainting runs on: {text}")
 
     # -- jobs ---------------------------------------------------------------------------------
-    def inpaint(self):
+    def inpaint(self, engine_id: str | None = None, engine_label: str | None = None):
         """Start inpainting the hole mask on the visible layers; returns the job (or None and a
-        message in the banner)."""
+        message in the banner). `engine_id` / `engine_label` fill with another engine than the
+        chosen one, e.g. a temporary model that a plug-in's engine_factory knows."""
         doc = self.document
         if doc is None:
             return None
@@ -197,12 +198,13 @@ class InpaintActions:
             self.banner.show_message("Nothing to fill yet: paint over what should go with the brush (B), "
                                      "rectangle (R) or lasso (L).", "info")
             return None
-        if not self.engine_id:
+        engine_id = engine_id or self.engine_id   # (a QAction passes `checked` = False here)
+        if not engine_id:
             self.banner.show_message("No inpainting engine is available.")
             return None
         image, _alpha = doc.flattened()
-        request = InpaintRequest(self.engine_id, image, hole.copy(), self.inpaint_options(), self.device,
-                                 self.engine_label())
+        request = InpaintRequest(engine_id, image, hole.copy(), self.inpaint_options(), self.device,
+                                 engine_label or self.engine_label(engine_id))
         job = self.runner.create(request)
         job.progress.connect(self._job_progress)
         job.finished.connect(self._job_finished)

@@ -50,6 +50,7 @@ class InpaintResult:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     flow: np.ndarray | None = None    # HxWx2 float32 (dx, dy) source - target, NaN outside the hole
+    flow_patch: np.ndarray | None = None  # HxW float32: side in image px of the source patch, NaN outside
 
 
 class Engine(ABC):

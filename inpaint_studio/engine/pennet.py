@@ -92,18 +92,20 @@ class PENNetEngine(Engine):
         result = image.copy()
         blended = np.zeros(hole.shape, bool) if options.feather else None
         flow = np.full(hole.shape + (2,), np.nan, np.float32) if options.return_flow else None
+        patch = np.full(hole.shape, np.nan, np.float32) if options.return_flow else None
         done = 0
         with self._lock:
             for batch in plan:
                 check_cancel(cancel)
                 members = [crops[i] for i in batch]
                 outputs = self._run_batch(run, members, image, hole, source, options.return_flow)
-                for crop, (filled, box_flow) in zip(members, outputs):
+                for crop, (filled, box_flow, box_patch) in zip(members, outputs):
                     x0, y0, x1, y1 = crop.box
                     paste_region(result, filled, crop.box, crop.owned, hole[y0:y1, x0:x1],
                                  options.feather, blended)
                     if flow is not None:
                         flow[y0:y1, x0:x1][crop.owned] = box_flow[crop.owned]
+                        patch[y0:y1, x0:x1][crop.owned] = box_patch
                 done += len(batch)
                 report(progress, done / len(crops), f"Filled {done} of {len(crops)} regions")
         check_cancel(cancel)
@@ -119,6 +121,7 @@ class PENNetEngine(Engine):
             seconds=seconds,
             notes=run.notes,
             flow=flow,
+            flow_patch=patch,
         )
 
     def _plan(self, hole: np.ndarray, options: InpaintOptions, source) -> list[Crop]:
@@ -168,7 +171,8 @@ class PENNetEngine(Engine):
                            "Try a smaller mask, the 'crop' strategy, or close other programs.")
 
     def _forward(self, run: _Request, crops: list[Crop], image, hole, source, want_flow):
-        """One batch of equal-size crops -> [(box-sized float result, box-sized flow or None)]."""
+        """One batch of equal-size crops -> [(box-sized float result, box-sized flow or None, side
+        in image px of a source patch: the finest ATN's 4x4 patch at half resolution, 8 model px)]."""
         pieces = [cut(c, image, hole, source) for c in crops]
         dev = run.device
         img = torch.from_numpy(np.stack([p[0] for p in pieces])).permute(0, 3, 1, 2).to(dev)
@@ -183,7 +187,7 @@ class PENNetEngine(Engine):
             out, grid = self._generate(run, img, msk, src, want_flow, "fp32")
         out = ((out.float() + 1.0) * 127.5).clamp_(0, 255).permute(0, 2, 3, 1).cpu().numpy()
         grid = grid.cpu().numpy() if grid is not None else None
-        return [(uncut(c, out[i]), flow_to_box(c, grid[i]) if grid is not None else None)
+        return [(uncut(c, out[i]), flow_to_box(c, grid[i]) if grid is not None else None, 8.0 / c.scale)
                 for i, c in enumerate(crops)]
 
     def _generate(self, run: _Request, img, msk, src, want_flow, precision):

@@ -173,6 +173,18 @@ def save_generator(generator_or_state, name: str, card: dict, directory: Path | 
     return _info(directory / f"{model_id}.json", bundled=False)
 
 
+def read_model(card_path: str | Path) -> ModelInfo:
+    """The model whose card is `card_path`, wherever it lies (e.g. a temporary model in a session
+    folder, outside the registry's list): the same checks as a listed model."""
+    card_path = Path(card_path)
+    info = _info(card_path, bundled=False)
+    if info.card.get("format") != CARD_FORMAT:
+        raise RegistryError(f"{card_path}: not an Inpaint Studio model card.")
+    if not info.weights_path.is_file():
+        raise RegistryError(f"{info.weights_path}: the weights file is missing.")
+    return info
+
+
 def load_generator(info: ModelInfo, device: str | torch.device = "cpu",
                    dtype: torch.dtype = torch.float32) -> PENNetGenerator:
     """A ready generator (eval mode, no gradients) configured from the model's card."""

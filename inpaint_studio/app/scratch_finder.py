@@ -1,0 +1,244 @@
+"""Scratch and dust finder: Tools > "Find Scratches and Dust…".
+
+A small non-modal panel with a sensitivity slider (and which kinds to look for). The finder
+(engine/scratches.py: find_defects) runs on a worker thread whenever the settings change, with
+progress and cancel; its proposal is shown as a preview overlay (cyan) over the photo. Apply adds
+it to the hole mask as one undo step, so the user reviews and edits it with the normal tools
+before inpainting; Cancel leaves the mask as it was.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QProgressBar,
+                               QSlider, QVBoxLayout)
+
+from ..engine import Cancelled, InpaintError
+from ..engine import scratches
+from .canvas import MaskItem
+from .layers import HOLE, MaskLayer, bounding_rect
+from .theme import icon
+from .undo import MaskEdit
+
+PREVIEW_KEY = "scratch-preview"
+PREVIEW_COLOR = (40, 220, 255)
+DEBOUNCE_MS = 250
+
+
+class _Signals(QObject):
+    progress = Signal(int, float, str)   # generation, fraction, message
+    found = Signal(int, object)          # generation, mask uint8 HxW
+    failed = Signal(int, str)
+
+
+class _Search(QRunnable):
+    def __init__(self, generation, image, sensitivity, kinds, signals, cancel: threading.Event):
+        super().__init__()
+        self.args = generation, image, sensitivity, kinds
+        self.signals, self.cancel = signals, cancel
+
+    def run(self):
+        generation, image, sensitivity, kinds = self.args
+        try:
+            mask = scratches.find_defects(
+                image, sensitivity, kinds=kinds, cancel=self.cancel.is_set,
+                progress=lambda f, m: self.signals.progress.emit(generation, float(f), str(m)))
+        except Cancelled:
+            return
+        except InpaintError as exc:
+            self.signals.failed.emit(generation, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a defect must not take the editor down
+            self.signals.failed.emit(generation, f"{type(exc).__name__}: {exc}")
+            return
+        if not self.cancel.is_set():
+            self.signals.found.emit(generation, np.ascontiguousarray(mask, dtype=np.uint8))
+
+
+class ScratchFinderPanel(QDialog):
+    """The finder's panel for the window's current document. `proposal` is the latest result
+    for the current settings (None while searching)."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.doc = window.document
+        self.image = self.doc.flattened()[0]
+        self.proposal: np.ndarray | None = None
+        self.generation = 0
+        self._cancel = threading.Event()
+        self._signals = _Signals()  # no parent: a search still running keeps it alive
+        self._signals.progress.connect(self._progress)
+        self._signals.found.connect(self._found)
+        self._signals.failed.connect(self._failed)
+
+        self.setWindowTitle("Find scratches and dust")
+        self.setModal(False)
+        self.setMinimumWidth(360)
+        layout = QVBoxLayout(self)
+        intro = QLabel("Proposes a mask of thin scratches, cracks and dust specks (shown in cyan). "
+                       "Apply adds it to the mask; then check it with the brush and eraser and inpaint.")
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Sensitivity"))
+        self.slider = QSlider(Qt.Horizontal)
+        self.slider.setRange(0, 100)
+        self.slider.setValue(50)
+        self.slider.setToolTip("Low: only obvious defects. High: everything suspicious.")
+        self.value_label = QLabel("50")
+        self.value_label.setMinimumWidth(28)
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.value_label)
+        layout.addLayout(row)
+        kinds = QHBoxLayout()
+        self.scratch_box = QCheckBox("Scratches and cracks")
+        self.dust_box = QCheckBox("Dust")
+        for box in (self.scratch_box, self.dust_box):
+            box.setChecked(True)
+            box.toggled.connect(self._settings_changed)
+            kinds.addWidget(box)
+        kinds.addStretch(1)
+        layout.addLayout(kinds)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 100)
+        self.status = QLabel("")
+        layout.addWidget(self.bar)
+        layout.addWidget(self.status)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Apply | QDialogButtonBox.Cancel)
+        self.apply_button = self.buttons.button(QDialogButtonBox.Apply)
+        self.apply_button.setText("Apply to Mask")
+        self.apply_button.clicked.connect(self.apply)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.search)
+        self.slider.valueChanged.connect(self._settings_changed)
+
+    # -- settings and searching -----------------------------------------------------------------
+    @property
+    def sensitivity(self) -> float:
+        return self.slider.value() / 100.0
+
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(k for k, box in (("scratches", self.scratch_box), ("dust", self.dust_box)) if box.isChecked())
+
+    def _settings_changed(self, *_):
+        self.value_label.setText(str(self.slider.value()))
+        self._stop_search()
+        self.proposal = None
+        self.apply_button.setEnabled(False)
+        self.status.setText("…")
+        self._timer.start(DEBOUNCE_MS)
+
+    def search(self) -> None:
+        """Start a search for the current settings (the previous one is cancelled)."""
+        self._timer.stop()
+        self._stop_search()
+        self.proposal = None
+        self.apply_button.setEnabled(False)
+        self.generation += 1
+        self._cancel = threading.Event()
+        self.bar.setValue(0)
+        self.status.setText("Looking…")
+        QThreadPool.globalInstance().start(_Search(self.generation, self.image, self.sensitivity, self.kinds(), self._signals,
+                                self._cancel))
+
+    def _stop_search(self) -> None:
+        self._cancel.set()
+
+    def _progress(self, generation: int, fraction: float, message: str) -> None:
+        if generation == self.generation:
+            self.bar.setValue(round(fraction * 100))
+            self.status.setText(message)
+
+    def _found(self, generation: int, mask: np.ndarray) -> None:
+        if generation != self.generation or self.doc is not self.window.document:
+            return  # an older search, or another image by now
+        self.proposal = mask
+        self.bar.setValue(100)
+        pixels = int(np.count_nonzero(mask))
+        share = 100.0 * pixels / mask.size
+        self.status.setText(f"Proposed {pixels:,} pixels ({share:.2f} % of the image)." if pixels
+                            else "Nothing found at this sensitivity.")
+        self.apply_button.setEnabled(pixels > 0)
+        item = MaskItem(MaskLayer(PREVIEW_KEY, "Scratch preview", mask, PREVIEW_COLOR, 0.8))
+        item.setAcceptedMouseButtons(Qt.NoButton)
+        self.window.canvas.add_overlay(PREVIEW_KEY, item)
+
+    def _failed(self, generation: int, message: str) -> None:
+        if generation == self.generation:
+            self.status.setText("")
+            self.window.banner.show_message(f"The scratch finder failed: {message}")
+
+    # -- ending ---------------------------------------------------------------------------------
+    def apply(self) -> None:
+        """Add the proposal to the hole mask (one undo step) and close."""
+        if self.proposal is None or self.doc is not self.window.document:
+            return
+        hole = self.doc.mask(HOLE).data
+        rect = bounding_rect(self.proposal)
+        if rect is not None:
+            x, y, w, h = rect
+            edit = MaskEdit(hole)
+            edit.touch(rect)
+            region = hole[y:y + h, x:x + w]
+            np.maximum(region, self.proposal[y:y + h, x:x + w], out=region)
+            self.doc.notify_mask(HOLE, rect)
+            self.window.commit_mask_edit(edit, HOLE, "Scratches and dust")
+            self.window.statusBar().showMessage(
+                "Scratches and dust added to the mask: check it with the brush (B) and eraser (E), "
+                "then inpaint.", 8000)
+        self._close()
+
+    def reject(self) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        self._timer.stop()
+        self._stop_search()
+        self.window.canvas.remove_overlay(PREVIEW_KEY)
+        self.hide()
+        self.deleteLater()
+        if getattr(self.window, "scratch_finder", None) is self:
+            self.window.scratch_finder = None
+
+
+def open_finder(window) -> ScratchFinderPanel | None:
+    """Show the finder for the open document (the one already open is raised)."""
+    if window.document is None:
+        return None
+    panel = getattr(window, "scratch_finder", None)
+    if panel is not None and panel.doc is window.document:
+        panel.raise_()
+        panel.activateWindow()
+        return panel
+    if panel is not None:
+        panel.reject()
+    panel = window.scratch_finder = ScratchFinderPanel(window)
+    panel.show()
+    panel.search()
+    return panel
+
+
+def install(window) -> None:
+    window.scratch_finder = None
+    action = QAction(icon("mdi6.magnify-scan"), "Find Scratches and Dust…", window)
+    action.setToolTip("Propose a mask of scratches, cracks and dust on an old photo")
+    action.triggered.connect(lambda: open_finder(window))
+    window.actions["find_scratches"] = action
+    window.menus["tools"].addSeparator()
+    window.menus["tools"].addAction(action)
+    action.setEnabled(window.document is not None)
+
+    def document_changed(doc):
+        action.setEnabled(doc is not None)
+        panel = window.scratch_finder
+        if panel is not None and panel.doc is not doc:
+            panel.reject()  # its proposal belongs to the previous image
+
+    window.document_changed.connect(document_changed)
