@@ -14,15 +14,17 @@ import numpy as np
 SUPERSAMPLE = 4          # drawing resolution factor, for anti-aliased edges
 TRUTH_COVERAGE = 0.5     # a pixel is a true defect pixel when the defect covers at least half of it
 TRUTH_MIN_CHANGE = 10    # ... and changed it by at least this many grey levels (visible damage)
+SCRATCH, DUST = 1, 2     # values of the optional kinds map
 
 
 def synthesize_defects(image: np.ndarray, seed: int = 0, n_scratches: int = 6, n_dust: int = 30,
                        width: tuple[float, float] = (1.0, 3.0),
-                       dust_size: tuple[float, float] = (2.0, 8.0)) -> tuple[np.ndarray, np.ndarray]:
+                       dust_size: tuple[float, float] = (2.0, 8.0), return_kinds: bool = False):
     """Damage `image` (uint8 HxWx3 RGB or HxW grey) -> (damaged copy, truth mask uint8 HxW, 255 =
     defect). A pixel is in the truth when a defect covers at least half of it and changed it by at
     least TRUTH_MIN_CHANGE grey levels (a white scratch over white sky is no damage to find).
-    `width` is the scratch width range in px, `dust_size` the dust diameter range in px."""
+    `width` is the scratch width range in px, `dust_size` the dust diameter range in px.
+    With return_kinds, a third array says which kind each truth pixel is (SCRATCH or DUST)."""
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim not in (2, 3):
         raise ValueError(f"Expected a uint8 HxW or HxWx3 image, got {image.dtype} {image.shape}.")
@@ -31,15 +33,17 @@ def synthesize_defects(image: np.ndarray, seed: int = 0, n_scratches: int = 6, n
     h, w = out.shape[:2]
     rng = np.random.default_rng(seed)
     coverage = np.zeros((h, w), np.float32)
+    kinds = np.zeros((h, w), np.uint8)
     for _ in range(n_scratches):
-        _paint(out, coverage, *_scratch(rng, h, w, width), rng)
+        _paint(out, coverage, kinds, *_scratch(rng, h, w, width), rng)
     for _ in range(n_dust):
-        _paint(out, coverage, *_dust(rng, h, w, dust_size), rng)
+        _paint(out, coverage, kinds, *_dust(rng, h, w, dust_size), rng)
     damaged = np.clip(np.rint(out), 0, 255).astype(np.uint8)
     src = image[..., None] if grey else image
     change = np.abs(damaged.astype(np.int16) - src.astype(np.int16)).max(axis=2)
     truth = (coverage >= TRUTH_COVERAGE) & (change >= TRUTH_MIN_CHANGE)
-    return (damaged[..., 0] if grey else damaged), truth.astype(np.uint8) * 255
+    result = (damaged[..., 0] if grey else damaged), truth.astype(np.uint8) * 255
+    return (*result, np.where(truth, kinds, 0).astype(np.uint8)) if return_kinds else result
 
 
 def _scratch(rng, h, w, width):
@@ -100,7 +104,7 @@ def _dust(rng, h, w, dust_size):
     return x0, y0, cov, "dust"
 
 
-def _paint(out, coverage, x0, y0, cov, kind, rng):
+def _paint(out, coverage, kinds, x0, y0, cov, kind, rng):
     """Blend one defect into `out` (float HxWxC) toward a near-white or near-black tone, with a
     strength that varies smoothly across the defect; record its coverage."""
     h, w, c = out.shape
@@ -124,3 +128,4 @@ def _paint(out, coverage, x0, y0, cov, kind, rng):
     # Dust and scratches only brighten (bright kind) or only darken (dark kind).
     (np.maximum if bright else np.minimum)(region, blended, out=region)
     np.maximum(coverage[ay0:ay1, ax0:ax1], cov, out=coverage[ay0:ay1, ax0:ax1])
+    kinds[ay0:ay1, ax0:ax1][cov >= TRUTH_COVERAGE] = SCRATCH if kind == "scratch" else DUST
