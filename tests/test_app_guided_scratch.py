@@ -1,6 +1,6 @@
 """Scratch and dust finder panel: the detector runs on a worker thread, its proposal is a preview
 overlay (the mask is untouched until Apply), Apply is one undo step, newer settings cancel older
-searches, Cancel changes nothing."""
+searches, the slow analysis is built once per choice of kinds, Cancel changes nothing."""
 import threading
 import time
 from pathlib import Path
@@ -13,7 +13,7 @@ from test_app_support import window  # noqa: F401 (fixture)
 from inpaint_studio.app import scratch_finder
 from inpaint_studio.app.document import Document
 from inpaint_studio.app.scratch_finder import PREVIEW_KEY
-from inpaint_studio.engine import Cancelled
+from inpaint_studio.engine import Cancelled, scratches
 from inpaint_studio.engine.scratches import find_defects
 from inpaint_studio.imaging import read_image
 
@@ -75,30 +75,80 @@ def test_apply_adds_to_what_is_painted_and_cancel_changes_nothing(window, qtbot)
 
 
 def test_new_settings_cancel_the_running_search_off_the_gui_thread(window, qtbot, monkeypatch):
-    calls, cancelled = [], []
+    built, masks, cancelled = [], [], []
+    release = threading.Event()
 
-    def fake(image, sensitivity, kinds=(), max_side=None, progress=None, cancel=None):
-        calls.append((sensitivity, tuple(kinds), threading.get_ident()))
-        progress(0.5, "half way")
-        if sensitivity == 0.5:            # the first search runs until it is cancelled
-            while not cancel():
-                time.sleep(0.01)
-            cancelled.append(sensitivity)
-            raise Cancelled()
-        mask = np.zeros(image.shape[:2], np.uint8)
-        mask[10:20, 10:10 + int(sensitivity * 100)] = 255
-        return mask
+    class Fake:
+        def __init__(self, image, kinds=(), max_side=None, progress=None, cancel=None):
+            built.append((tuple(kinds), threading.get_ident()))
+            progress(0.5, "half way")
+            if len(built) == 1:           # the first analysis runs until the kinds change
+                while not cancel():
+                    time.sleep(0.01)
+                cancelled.append(tuple(kinds))
+                raise Cancelled()
+            self.shape = image.shape[:2]
 
-    monkeypatch.setattr(scratch_finder.scratches, "find_defects", fake)
+        def mask(self, sensitivity, progress=None, cancel=None):
+            masks.append((sensitivity, threading.get_ident()))
+            if sensitivity == 0.8:        # holds the worker while the slider is dragged on
+                release.wait(10)
+                if cancel():
+                    raise Cancelled()
+            mask = np.zeros(self.shape, np.uint8)
+            mask[10:20, 10:10 + round(sensitivity * 100)] = 255
+            return mask
+
+    monkeypatch.setattr(scratch_finder.scratches, "DefectAnalysis", Fake)
     image, _ = scratched_photo()
     open_doc(window, image)
     panel = scratch_finder.open_finder(window)
-    qtbot.waitUntil(lambda: bool(calls), timeout=5_000)
+    qtbot.waitUntil(lambda: bool(built), timeout=5_000)
     panel.dust_box.setChecked(False)
+    qtbot.waitUntil(lambda: cancelled == [("scratches", "dust")], timeout=5_000)
     panel.slider.setValue(80)
+    qtbot.waitUntil(lambda: bool(masks), timeout=10_000)
+    for value in range(81, 91):           # dragged on while the mask at 0.8 is being made
+        panel.slider.setValue(value)
+    release.set()
     qtbot.waitUntil(lambda: panel.proposal is not None, timeout=10_000)
-    assert cancelled == [0.5]
-    assert calls[-1][:2] == (0.8, ("scratches",)) and calls[-1][2] != threading.get_ident()
-    assert panel.proposal[15].sum() == 80 * 255 and panel.apply_button.isEnabled()
+    assert [kinds for kinds, _ in built] == [("scratches", "dust"), ("scratches",)]
+    assert [s for s, _ in masks] == [0.8, 0.9]          # latest wins: 0.81-0.89 were never made
+    assert threading.get_ident() not in {t for _, t in built + masks}
+    assert panel.proposal[15].sum() == 90 * 255 and panel.apply_button.isEnabled()
     window.set_document(Document.from_image(image))    # another image closes the panel
     assert window.scratch_finder is None and PREVIEW_KEY not in window.canvas.overlays
+
+
+def test_slider_reuses_one_analysis_per_choice_of_kinds(window, qtbot, monkeypatch):
+    image, _ = scratched_photo()
+    both, lines = ("scratches", "dust"), ("scratches",)
+    expected = {(s, k): find_defects(image, s, kinds=k)   # before counting: find_defects builds one too
+                for s, k in ((0.2, both), (0.85, both), (0.35, both), (0.35, lines), (0.6, lines))}
+    built = []
+
+    class Counted(scratches.DefectAnalysis):
+        def __init__(self, *args, **kw):
+            built.append(tuple(args[1]))
+            super().__init__(*args, **kw)
+
+    monkeypatch.setattr(scratch_finder.scratches, "DefectAnalysis", Counted)
+    open_doc(window, image)
+    panel = scratch_finder.open_finder(window)
+    qtbot.waitUntil(lambda: panel.proposal is not None, timeout=30_000)
+    for value in (20, 85, 35):
+        panel.slider.setValue(value)
+        qtbot.waitUntil(lambda: panel.proposal is not None, timeout=30_000)
+        np.testing.assert_array_equal(panel.proposal, expected[value / 100, both])
+    assert built == [both]                               # built once, every slider move only re-masks
+    panel.dust_box.setChecked(False)
+    qtbot.waitUntil(lambda: panel.proposal is not None, timeout=30_000)
+    np.testing.assert_array_equal(panel.proposal, expected[0.35, lines])
+    panel.slider.setValue(60)
+    qtbot.waitUntil(lambda: panel.proposal is not None, timeout=30_000)
+    np.testing.assert_array_equal(panel.proposal, expected[0.6, lines])
+    assert built == [both, lines]                        # rebuilt only for the new kinds
+    panel.reject()
+    panel = scratch_finder.open_finder(window)           # a new panel (defaults) analyses afresh
+    qtbot.waitUntil(lambda: panel.proposal is not None, timeout=30_000)
+    assert built == [both, lines, both]

@@ -1,10 +1,12 @@
 """Scratch and dust finder: Tools > "Find Scratches and Dust…".
 
-A small non-modal panel with a sensitivity slider (and which kinds to look for). The finder
-(engine/scratches.py: find_defects) runs on a worker thread whenever the settings change, with
-progress and cancel; its proposal is shown as a preview overlay (cyan) over the photo. Apply adds
-it to the hole mask as one undo step, so the user reviews and edits it with the normal tools
-before inpainting; Cancel leaves the mask as it was.
+A small non-modal panel with a sensitivity slider (and which kinds to look for). The slow,
+sensitivity-independent part of the finder (engine/scratches.py: DefectAnalysis) runs once per
+choice of kinds on a worker thread, with progress and cancel, and is kept while the panel is open;
+a slider move then only asks it for `mask(s)`, also off the GUI thread, newest request first. The
+proposal is shown as a preview overlay (cyan) over the photo. Apply adds it to the hole mask as one
+undo step, so the user reviews and edits it with the normal tools before inpainting; Cancel leaves
+the mask as it was.
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ from .undo import MaskEdit
 
 PREVIEW_KEY = "scratch-preview"
 PREVIEW_COLOR = (40, 220, 255)
-DEBOUNCE_MS = 250
+DEBOUNCE_MS = 250        # after a kinds change, before the analysis is rebuilt
+ANALYSIS_SHARE = 0.85    # of the progress bar, when the analysis has to be built first
 
 
 class _Signals(QObject):
@@ -34,18 +37,83 @@ class _Signals(QObject):
     failed = Signal(int, str)
 
 
-class _Search(QRunnable):
-    def __init__(self, generation, image, sensitivity, kinds, signals, cancel: threading.Event):
+class _Run(QRunnable):
+    def __init__(self, fn):
         super().__init__()
-        self.args = generation, image, sensitivity, kinds
-        self.signals, self.cancel = signals, cancel
+        self.fn = fn
 
     def run(self):
-        generation, image, sensitivity, kinds = self.args
+        self.fn()
+
+
+class _Finder:
+    """The panel's worker side. Keeps one DefectAnalysis (for the kinds last asked for) and serves
+    mask requests on a pool thread, one thread at a time. Latest wins: a new request replaces the
+    one still waiting and cancels the mask being computed; the analysis being built is cancelled
+    only when the kinds change (a slider move does not restart it)."""
+
+    def __init__(self, image: np.ndarray, signals: _Signals):
+        self.image, self.signals = image, signals
+        self.analysis: scratches.DefectAnalysis | None = None   # touched by the worker only
+        self.kinds: tuple[str, ...] | None = None                # what `analysis` was built for
+        self._lock = threading.Lock()
+        self._pending: tuple | None = None   # (generation, sensitivity, kinds) not yet taken
+        self._latest: tuple = (None, None)   # generation and kinds of the newest request
+        self._running = False
+        self._closed = False
+
+    def request(self, generation: int, sensitivity: float, kinds: tuple[str, ...]) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._pending = (generation, sensitivity, kinds)
+            self._latest = (generation, kinds)
+            start, self._running = not self._running, True
+        if start:
+            QThreadPool.globalInstance().start(_Run(self._drain))
+
+    def cancel(self) -> None:
+        """Drop the waiting request and cancel whatever is running (the analysis too)."""
+        with self._lock:
+            self._pending, self._latest = None, (None, None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed, self._pending, self._latest = True, None, (None, None)
+            if not self._running:
+                self.analysis = None
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                job, self._pending = self._pending, None
+                if job is None or self._closed:
+                    self._running = False
+                    if self._closed:
+                        self.analysis = None
+                    return
+            self._serve(*job)
+
+    def _serve(self, generation: int, sensitivity: float, kinds: tuple[str, ...]) -> None:
+        def progress(lo: float, hi: float, latest: bool):
+            def emit(f, m):
+                # The analysis serves whichever request is newest, so its progress is reported as theirs.
+                g = self._latest[0] if latest else generation
+                if g is not None:
+                    self.signals.progress.emit(g, lo + (hi - lo) * float(f), str(m))
+            return emit
+
         try:
-            mask = scratches.find_defects(
-                image, sensitivity, kinds=kinds, cancel=self.cancel.is_set,
-                progress=lambda f, m: self.signals.progress.emit(generation, float(f), str(m)))
+            start = 0.0
+            if self.analysis is None or self.kinds != kinds:
+                self.analysis = self.kinds = None   # let the old one go before building the next
+                self.analysis = scratches.DefectAnalysis(
+                    self.image, kinds, progress=progress(0.0, ANALYSIS_SHARE, True),
+                    cancel=lambda: self._closed or self._latest[1] != kinds)
+                self.kinds = kinds
+                start = ANALYSIS_SHARE
+            mask = self.analysis.mask(sensitivity, progress=progress(start, 1.0, False),
+                                      cancel=lambda: self._latest[0] != generation)
         except Cancelled:
             return
         except InpaintError as exc:
@@ -54,7 +122,7 @@ class _Search(QRunnable):
         except Exception as exc:  # noqa: BLE001 - a defect must not take the editor down
             self.signals.failed.emit(generation, f"{type(exc).__name__}: {exc}")
             return
-        if not self.cancel.is_set():
+        if self._latest[0] == generation:
             self.signals.found.emit(generation, np.ascontiguousarray(mask, dtype=np.uint8))
 
 
@@ -69,11 +137,11 @@ class ScratchFinderPanel(QDialog):
         self.image = self.doc.flattened()[0]
         self.proposal: np.ndarray | None = None
         self.generation = 0
-        self._cancel = threading.Event()
         self._signals = _Signals()  # no parent: a search still running keeps it alive
         self._signals.progress.connect(self._progress)
         self._signals.found.connect(self._found)
         self._signals.failed.connect(self._failed)
+        self._finder = _Finder(self.image, self._signals)
 
         self.setWindowTitle("Find scratches and dust")
         self.setModal(False)
@@ -99,7 +167,7 @@ class ScratchFinderPanel(QDialog):
         self.dust_box = QCheckBox("Dust")
         for box in (self.scratch_box, self.dust_box):
             box.setChecked(True)
-            box.toggled.connect(self._settings_changed)
+            box.toggled.connect(self._kinds_changed)
             kinds.addWidget(box)
         kinds.addStretch(1)
         layout.addLayout(kinds)
@@ -117,7 +185,7 @@ class ScratchFinderPanel(QDialog):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.search)
-        self.slider.valueChanged.connect(self._settings_changed)
+        self.slider.valueChanged.connect(self._sensitivity_changed)
 
     # -- settings and searching -----------------------------------------------------------------
     @property
@@ -127,8 +195,13 @@ class ScratchFinderPanel(QDialog):
     def kinds(self) -> tuple[str, ...]:
         return tuple(k for k, box in (("scratches", self.scratch_box), ("dust", self.dust_box)) if box.isChecked())
 
-    def _settings_changed(self, *_):
-        self.value_label.setText(str(self.slider.value()))
+    def _sensitivity_changed(self, value: int) -> None:
+        # Cheap with the analysis kept: ask at once; a newer value replaces one not yet served.
+        self.value_label.setText(str(value))
+        self.search()
+
+    def _kinds_changed(self, *_) -> None:
+        # Rebuilds the analysis: cancel the running work now, start after the debounce.
         self._stop_search()
         self.proposal = None
         self.apply_button.setEnabled(False)
@@ -136,20 +209,17 @@ class ScratchFinderPanel(QDialog):
         self._timer.start(DEBOUNCE_MS)
 
     def search(self) -> None:
-        """Start a search for the current settings (the previous one is cancelled)."""
+        """Ask for the proposal at the current settings (older requests are cancelled)."""
         self._timer.stop()
-        self._stop_search()
         self.proposal = None
         self.apply_button.setEnabled(False)
         self.generation += 1
-        self._cancel = threading.Event()
         self.bar.setValue(0)
         self.status.setText("Looking…")
-        QThreadPool.globalInstance().start(_Search(self.generation, self.image, self.sensitivity, self.kinds(), self._signals,
-                                self._cancel))
+        self._finder.request(self.generation, self.sensitivity, self.kinds())
 
     def _stop_search(self) -> None:
-        self._cancel.set()
+        self._finder.cancel()
 
     def _progress(self, generation: int, fraction: float, message: str) -> None:
         if generation == self.generation:
@@ -200,7 +270,7 @@ class ScratchFinderPanel(QDialog):
 
     def _close(self) -> None:
         self._timer.stop()
-        self._stop_search()
+        self._finder.close()
         self.window.canvas.remove_overlay(PREVIEW_KEY)
         self.hide()
         self.deleteLater()
