@@ -1,9 +1,10 @@
 """`bench` subcommand: generator latency and peak memory, `holes` versus `reference` attention.
 
 Square inputs with a centred hole of a quarter of the area, batch 1, random weights (speed does
-not depend on them). Each (size, mode) runs in a fresh process so that its peak memory is its
-own: on CPU the rise of the process's peak RSS over the loaded model, on CUDA
-torch.cuda.max_memory_allocated. Prints one table, side by side, with the ratios.
+not depend on them). Latency: both modes in one process, runs alternating (holes, reference,
+holes, ...), so that a machine whose speed drifts affects both alike; medians. Peak memory: each
+(size, mode) once in a fresh process, so the peak is its own: on CPU the rise of the process's
+peak RSS over the loaded model, on CUDA torch.cuda.max_memory_allocated. Prints one table.
 """
 from __future__ import annotations
 
@@ -31,14 +32,14 @@ def register(subparsers) -> None:
     parser.add_argument("--reference-max", type=int, default=512,
                         help="largest size to run reference attention at on CPU (it grows with N^2)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
-    parser.add_argument("--child", nargs=3, metavar=("SIZE", "MODE", "DEVICE"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, metavar=("SIZE", "MODES", "DEVICE"), help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.child:
-        size, mode, device = int(args.child[0]), args.child[1], args.child[2]
-        print(json.dumps(measure(size, mode, device, args.repeats, args.threads)))
+        size, modes, device = int(args.child[0]), args.child[1].split(","), args.child[2]
+        print(json.dumps(measure(size, modes, device, args.repeats, args.threads)))
         return 0
     import torch
 
@@ -50,20 +51,20 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for device in devices:
         for size in args.sizes:
-            cells = {}
-            for mode in ("holes", "reference"):
-                if mode == "reference" and device == "cpu" and size > args.reference_max:
-                    cells[mode] = None
-                    continue
-                cells[mode] = _run_child(size, mode, device, args.repeats, args.threads)
-                print(f"  measured {device} {size} {mode}: {cells[mode]}", file=sys.stderr, flush=True)
+            modes = ["holes"] if device == "cpu" and size > args.reference_max else ["holes", "reference"]
+            peaks = {m: _run_child(size, [m], device, 0, args.threads) for m in modes}
+            times = _run_child(size, modes, device, args.repeats, args.threads)
+            cells = {"reference": None}
+            for m in modes:
+                cells[m] = {**times.get(m, times), "peak_mb": peaks[m].get("peak_mb")} if "error" not in peaks[m] else peaks[m]
+            print(f"  measured {device} {size}: {cells}", file=sys.stderr, flush=True)
             rows.append((device, size, cells))
     print(format_table(rows))
     return 0
 
 
-def _run_child(size, mode, device, repeats, threads) -> dict:
-    cmd = [sys.executable, "-m", "inpaint_studio", "bench", "--child", str(size), mode, device,
+def _run_child(size, modes, device, repeats, threads) -> dict:
+    cmd = [sys.executable, "-m", "inpaint_studio", "bench", "--child", str(size), ",".join(modes), device,
            "--repeats", str(repeats), "--threads", str(threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -72,7 +73,9 @@ def _run_child(size, mode, device, repeats, threads) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def measure(size: int, mode: str, device: str, repeats: int, threads: int = 0) -> dict:
+def measure(size: int, modes: list[str], device: str, repeats: int, threads: int = 0) -> dict:
+    """Peak memory of the first pass of modes[0] (when alone), then `repeats` timed passes of
+    every mode, alternating: {mode: {median_ms, runs, threads}, "peak_mb": ...}."""
     import torch
 
     from .network import PENNetGenerator, generator_input
@@ -80,7 +83,7 @@ def measure(size: int, mode: str, device: str, repeats: int, threads: int = 0) -
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
-    generator = PENNetGenerator(attention=mode).eval().requires_grad_(False)
+    generator = PENNetGenerator(attention=modes[0]).eval().requires_grad_(False)
     generator = generator.to(device, memory_format=torch.channels_last)  # as the engine runs it
     image = (torch.rand(1, 3, size, size, device=device) * 2 - 1)
     mask = torch.zeros(1, 1, size, size, device=device)
@@ -90,7 +93,8 @@ def measure(size: int, mode: str, device: str, repeats: int, threads: int = 0) -
     cuda = device == "cuda"
     autocast = torch.autocast("cuda", dtype=torch.float16) if cuda else torch.autocast("cpu", enabled=False)
 
-    def once():
+    def once(mode):
+        generator.configure(attention=mode)
         with torch.no_grad(), autocast:
             generator(x, mask, pyramid=False)
         if cuda:
@@ -101,16 +105,23 @@ def measure(size: int, mode: str, device: str, repeats: int, threads: int = 0) -
         base = torch.cuda.memory_allocated()
     else:
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    once()  # warm-up; also sets the peak
+    once(modes[0])  # warm-up; also sets the peak
     peak = (torch.cuda.max_memory_allocated() if cuda
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) - base
-    times = []
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        once()
-        times.append(time.perf_counter() - start)
-    return {"median_ms": statistics.median(times) * 1000, "peak_mb": peak / 2**20,
-            "threads": torch.get_num_threads(), "runs": len(times)}
+    for mode in modes[1:]:
+        once(mode)
+    times: dict[str, list[float]] = {m: [] for m in modes}
+    for _ in range(max(0, repeats)):
+        for mode in modes:
+            start = time.perf_counter()
+            once(mode)
+            times[mode].append(time.perf_counter() - start)
+    result = {"peak_mb": peak / 2**20, "threads": torch.get_num_threads()}
+    for mode, ts in times.items():
+        if ts:
+            result[mode] = {"median_ms": statistics.median(ts) * 1000, "runs": len(ts),
+                            "threads": torch.get_num_threads()}
+    return result
 
 
 def format_table(rows) -> str:
@@ -132,8 +143,8 @@ def format_table(rows) -> str:
     out = ["  ".join(str(c).rjust(w) for c, w in zip(r, widths)) for r in lines]
     out.insert(1, "  ".join("-" * w for w in widths))
     threads = next((c.get("threads") for _, _, cs in rows for c in cs.values() if c and "threads" in c), None)
-    out.append(f"batch 1, centred hole of 1/4 of the area; medians; CPU threads: {threads}; "
-               f"peak = rise over the loaded model ({os.cpu_count()} CPUs here)")
+    out.append(f"batch 1, centred hole of 1/4 of the area; medians of alternating runs; CPU threads: "
+               f"{threads}; peak = rise over the loaded model ({os.cpu_count()} CPUs here)")
     return "\n".join(out)
 
 
