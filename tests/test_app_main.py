@@ -10,11 +10,12 @@ from inpaint_studio.app.main_window import MainWindow
 
 def test_main_opens_the_command_line_image(qtbot, photo_path, monkeypatch):
     monkeypatch.setattr(QApplication, "exec", lambda self=None: (QApplication.processEvents(), 0)[1])
-    before = set(map(id, QApplication.topLevelWidgets()))
+    shown = []  # main() drops its window when exec() returns; keep it for the checks
+    original_show = MainWindow.show
+    monkeypatch.setattr(MainWindow, "show", lambda self: (shown.append(self), original_show(self))[1])
     assert main(["inpaint-studio", str(photo_path)]) == 0
-    windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and id(w) not in before]
-    assert len(windows) == 1
-    win = windows[0]
+    assert len(shown) == 1
+    win = shown[0]
     qtbot.addWidget(win)
     assert win.document is not None and win.document.source_path == photo_path
     assert win.isVisible() and win.windowTitle().startswith("photo.png")
