@@ -2,7 +2,7 @@
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication
 
-from test_app_support import photo_path, window  # noqa: F401 (fixtures)
+from test_app_support import answer_each_with_escape, photo_path, window  # noqa: F401 (fixtures)
 
 from inpaint_studio.app import main
 from inpaint_studio.app.main_window import MainWindow
@@ -49,36 +49,18 @@ def test_model_menu_lists_engines_and_takes_plugins(window, qtbot):
 
 def test_real_prompter_dialogs_open_and_close(window, tmp_path):
     """Each modal question of the real Prompter opens and backs out cleanly (Escape)."""
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QDialog
-
     from inpaint_studio.app.dialogs import Prompter
 
     prompter = Prompter(window)
-    opened = []
-
-    def dismiss():
-        dialog = QApplication.activeModalWidget()
-        if dialog is None:
-            QTimer.singleShot(20, dismiss)
-            return
-        opened.append(type(dialog).__name__)
-        if isinstance(dialog, QDialog):
-            dialog.reject()
-        else:
-            dialog.close()
-
-    answers = []
-    for call in (lambda: prompter.open_path(str(tmp_path)),
-                 lambda: prompter.save_path(str(tmp_path / "x.ora")),
-                 lambda: prompter.unsaved_changes("photo.png"),
-                 lambda: prompter.confirm("Overwrite?", "Really?"),
-                 lambda: prompter.restore("photo.png", "2024-01-01 10:00"),
-                 lambda: prompter.integer("Grow", "px", 8, 1, 100),
-                 lambda: prompter.color((255, 0, 0)),
-                 lambda: prompter.show_text("Shortcuts", "<b>B</b> brush")):
-        QTimer.singleShot(20, dismiss)
-        answers.append(call())
+    opened, answers = answer_each_with_escape([
+        lambda: prompter.open_path(str(tmp_path)),
+        lambda: prompter.save_path(str(tmp_path / "x.ora")),
+        lambda: prompter.unsaved_changes("photo.png"),
+        lambda: prompter.confirm("Overwrite?", "Really?"),
+        lambda: prompter.restore("photo.png", "2024-01-01 10:00"),
+        lambda: prompter.integer("Grow", "px", 8, 1, 100),
+        lambda: prompter.color((255, 0, 0)),
+        lambda: prompter.show_text("Shortcuts", "<b>B</b> brush")])
     assert len(opened) == 8
     assert answers[:7] == [None, None, "cancel", False, False, None, None]
 

@@ -120,3 +120,25 @@ def drag(window, points, button=Qt.LeftButton, modifiers=Qt.NoModifier):
 
 def click(window, x, y, button=Qt.LeftButton, modifiers=Qt.NoModifier):
     QTest.mouseClick(window.canvas.viewport(), button, modifiers, view_point(window, x, y))
+
+
+def answer_each_with_escape(calls) -> tuple[list, list]:
+    """Run each modal question in `calls`, backing out of the dialog it opens (reject/close);
+    returns (names of the dialogs that opened, the answers)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QDialog
+
+    opened, answers = [], []
+
+    def dismiss():
+        dialog = QApplication.activeModalWidget()
+        if dialog is None:
+            QTimer.singleShot(20, dismiss)
+            return
+        opened.append(type(dialog).__name__)
+        dialog.reject() if isinstance(dialog, QDialog) else dialog.close()
+
+    for call in calls:
+        QTimer.singleShot(20, dismiss)
+        answers.append(call())
+    return opened, answers

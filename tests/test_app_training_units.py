@@ -14,7 +14,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from test_app_support import make_window, window  # noqa: F401 (fixture)
+from test_app_support import answer_each_with_escape, make_window, window  # noqa: F401 (fixture)
 
 from inpaint_studio.app import training_speed
 from inpaint_studio.app.curves import CurvePlot, nice_ticks
@@ -191,28 +191,13 @@ def test_fit_arguments_follow_the_form(tmp_path):
 
 
 def test_new_prompter_questions_open_and_back_out(window, tmp_path):
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication, QDialog
-
     from inpaint_studio.app.dialogs import Prompter
 
     prompter = Prompter(window)
-    opened = []
-
-    def dismiss():
-        dialog = QApplication.activeModalWidget()
-        if dialog is None:
-            QTimer.singleShot(20, dismiss)
-            return
-        opened.append(type(dialog).__name__)
-        dialog.reject() if isinstance(dialog, QDialog) else dialog.close()
-
-    answers = []
-    for call in (lambda: prompter.folder(str(tmp_path)),
-                 lambda: prompter.choose("Training", "Stop?", {"stop": "Stop", "bg": "Background"}, "bg"),
-                 lambda: prompter.text("Rename", "Name:", "old")):
-        QTimer.singleShot(20, dismiss)
-        answers.append(call())
+    opened, answers = answer_each_with_escape([
+        lambda: prompter.folder(str(tmp_path)),
+        lambda: prompter.choose("Training", "Stop?", {"stop": "Stop", "bg": "Background"}, "bg"),
+        lambda: prompter.text("Rename", "Name:", "old")])
     assert len(opened) == 3 and answers == [None, None, None]
 
 
