@@ -43,6 +43,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     import torch
 
+    from .network.generator import MULTIPLE
+
+    odd = [s for s in args.sizes if s <= 0 or s % MULTIPLE]
+    if odd:
+        raise ValueError(f"bench sizes must be positive multiples of {MULTIPLE}, not {odd}")
     devices = ["cpu"] if args.device == "cpu" else ["cuda"] if args.device == "cuda" else ["cpu"]
     if args.device == "all" and torch.cuda.is_available():
         devices.append("cuda")

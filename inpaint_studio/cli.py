@@ -21,22 +21,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    from .engine.registry import RegistryError
-
-    parser = build_parser()
+def run_command(parser: argparse.ArgumentParser, argv: list[str] | None, user_errors: tuple = ()) -> int:
+    """Parse argv and run the chosen subcommand's `func`; errors in `user_errors` become one
+    line on stderr and exit status 2. Shared by this CLI and the trainer's."""
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
     try:
         return int(args.func(args) or 0)
-    except (RegistryError, OSError, ValueError) as exc:  # user-level failures: one clear line
+    except user_errors as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .engine.registry import RegistryError
+
+    # user-level failures (bad files, unknown models): one clear line, no traceback
+    return run_command(build_parser(), argv, (RegistryError, OSError, ValueError))
 
 
 if __name__ == "__main__":

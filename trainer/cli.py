@@ -95,13 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs one command; returns its exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
-    return int(args.func(args) or 0)
+    """Runs one command; returns its exit status. Commands report their own errors as events;
+    the corpus recipe's failures (a missing tool, a failed download) end in one line."""
+    from inpaint_studio.cli import run_command
+
+    from .corpus import CorpusError
+
+    return run_command(build_parser(), argv, (CorpusError,))
 
 
 # -- commands -------------------------------------------------------------------------------------

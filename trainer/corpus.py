@@ -27,6 +27,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,7 +46,20 @@ WHEELS = ["scikit-image", "scikit-learn"]
 PHOTO_FOLDERS = {"stellarium-data": "usr/share/stellarium/landscapes/"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
 MAX_SIDE = 2048
-Image.MAX_IMAGE_PIXELS = 300_000_000  # trusted archives; some panoramas are large
+TRUSTED_MAX_PIXELS = 300_000_000  # packaged archives are trusted; some panoramas are large
+
+
+class CorpusError(RuntimeError):
+    """A source that could not be fetched or unpacked; the message says which and why."""
+
+
+def _run(cmd: list[str], what: str, cwd=None) -> None:
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise CorpusError(f"{what}: '{cmd[0]}' is not installed (the recipe needs a Debian-like system)") from None
+    if proc.returncode != 0:
+        raise CorpusError(f"{what} failed: {proc.stderr.strip()[-300:]}")
 
 
 @dataclass
@@ -83,16 +97,14 @@ def fetch(root: Path, log) -> list[tuple[str, str, Path]]:
         found = sorted(debs.glob(f"{name}_*.deb"))
         if not found:
             log(f"downloading {name}")
-            proc = subprocess.run(["apt-get", "download", name], cwd=debs, capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise RuntimeError(f"apt-get download {name} failed: {proc.stderr.strip()[-300:]} "
-                                   "(run 'apt-get update' once if the package lists are missing)")
+            _run(["apt-get", "download", name], f"apt-get download {name} (run 'apt-get update' once "
+                 "if the package lists are missing)", cwd=debs)
             found = sorted(debs.glob(f"{name}_*.deb"))
         deb = found[-1]
         version = deb.name.split("_")[1]
         target = unpacked / name
         if not target.exists():
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(target)], check=True)
+            _run(["dpkg-deb", "-x", str(deb), str(target)], f"unpacking {deb.name}")
         if any(target.rglob("*.rcc")) and not (target / "rcc").exists():
             _unpack_qt_resources(target)
         sources.append((name, version, target))
@@ -100,7 +112,8 @@ def fetch(root: Path, log) -> list[tuple[str, str, Path]]:
         found = sorted(wheels.glob(f"{name.replace('-', '_')}-*.whl"))
         if not found:
             log(f"downloading wheel {name}")
-            subprocess.run(["python", "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels), name], check=True)
+            _run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels), name],
+                 f"pip download {name}")
             found = sorted(wheels.glob(f"{name.replace('-', '_')}-*.whl"))
         whl = found[-1]
         version = whl.name.split("-")[1]
@@ -170,11 +183,12 @@ def licence_for(source: str, folder: Path, member: str) -> str:
     copyright_file = folder / "usr" / "share" / "doc" / source / "copyright"
     if copyright_file.is_file():
         stanzas = _dep5_stanzas(copyright_file.read_text(errors="replace"))
-        rel = member.split("/", 3)[-1] if member.startswith("usr/") else member
+        # DEP-5 paths are the source tree's; the installed path may carry any prefix (usr/share/...)
+        parts = member.split("/")
+        tails = ["/".join(parts[i:]) for i in range(len(parts))]
         chosen = None
         for files, licence in stanzas:
-            if any(fnmatch.fnmatch(member, f) or fnmatch.fnmatch(rel, f) or fnmatch.fnmatch(Path(member).name, f)
-                   for f in files if f != "*"):
+            if any(fnmatch.fnmatch(tail, f) for f in files if f != "*" for tail in tails):
                 chosen = licence
         general = next((lic for files, lic in stanzas if "*" in files), stanzas[0][1] if stanzas else None)
         return f"{chosen or general or 'see copyright file'} (per /usr/share/doc/{source}/copyright)"
@@ -222,7 +236,14 @@ def difference_hash(image: Image.Image) -> int:
 
 # -- the build ------------------------------------------------------------------------------------
 def build(root: str | Path, min_side: int = 256, val_fraction: float = 0.10, log=print) -> dict:
-    root = Path(root)
+    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, TRUSTED_MAX_PIXELS  # only during the build
+    try:
+        return _build(Path(root), min_side, val_fraction, log)
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _build(root: Path, min_side: int, val_fraction: float, log) -> dict:
     sources = fetch(root, log)
     entries: list[Entry] = []
     hashes: dict[int, int] = {}  # entry index -> dhash
