@@ -239,3 +239,37 @@ def test_patch_discriminator():
     assert sum("parametrizations.weight.original" in n for n in names) == 4  # spectral norm on 4 convs
     logits = disc(torch.randn(2, 3, 256, 256))
     assert logits.shape[:2] == (2, 1) and logits.shape[-1] >= 28
+
+
+def test_reduced_precision_keeps_the_modes_equal_on_hole_pixels():
+    """The CUDA paths run under fp16/bf16 autocast; bf16 autocast on the CPU takes the same
+    dtype paths through the ATN (scores in fp32, weights and values in half precision)."""
+    low, high, mask = _random_case(seed=3)
+    atn = AttentionTransfer(4, 4, fuse=False)
+    hole = _hole_cells(mask, *low.shape[-2:]).expand_as(low)
+    results = {}
+    for mode in ("holes", "reference"):
+        atn.mode = mode
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            results[mode], _ = atn.transfer(low.bfloat16(), high.bfloat16(), mask)
+        assert results[mode].dtype == torch.bfloat16 and torch.isfinite(results[mode].float()).all()
+    assert torch.allclose(results["holes"][hole].float(), results["reference"][hole].float(), atol=0.05)
+
+
+def test_generator_in_channels_last_and_bf16_autocast_matches_fp32():
+    torch.manual_seed(0)
+    generator = PENNetGenerator().eval()
+    image = torch.rand(2, 3, 128, 128) * 2 - 1
+    mask = torch.zeros(2, 1, 128, 128)
+    mask[0, :, 32:96, 32:96] = 1
+    mask[1, :, 10:20, :] = 1
+    x = generator_input(image, mask)
+    with torch.no_grad():
+        expected, _ = generator(x, mask, pyramid=False)
+        generator.to(memory_format=torch.channels_last)
+        nhwc, _ = generator(x.contiguous(memory_format=torch.channels_last), mask, pyramid=False)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half, _, flow = generator(x, mask, pyramid=False, return_flow=True)
+    assert torch.allclose(nhwc, expected, atol=1e-5)
+    assert half.dtype == torch.bfloat16 and torch.allclose(half.float(), expected, atol=0.02)
+    assert flow.shape == (2, 32, 32) and (flow[0][8:24, 8:24] >= 0).all()

@@ -78,3 +78,21 @@ def test_importing_the_recipe_leaves_pillows_pixel_guard_alone():
     before = Image.MAX_IMAGE_PIXELS
     importlib.reload(corpus)
     assert Image.MAX_IMAGE_PIXELS == before
+
+
+def test_compressed_copy_keeps_every_photo_smaller_and_readable(tmp_path, capsys):
+    for split, seeds in (("train", (1, 2, 3)), ("val", (4,))):
+        (tmp_path / "c" / split).mkdir(parents=True)
+        for s in seeds:
+            _photo(s, (640, 480)).save(tmp_path / "c" / split / f"p{s}.png")
+    assert trainer_main(["corpus", "compress", str(tmp_path / "c"), str(tmp_path / "small"),
+                         "--quality", "80", "--max-side", "320"]) == 0
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["images"] == 4 and report["bytes_after"] < report["bytes_before"]
+    assert sorted(p.name for p in (tmp_path / "small" / "train").iterdir()) == ["p1.jpg", "p2.jpg", "p3.jpg"]
+    with Image.open(tmp_path / "small" / "val" / "p4.jpg") as image:
+        assert image.size == (320, 240) and image.format == "JPEG"
+    assert trainer_main(["corpus", "compress", str(tmp_path / "nothing"), str(tmp_path / "x")]) == 2
+    assert "build the corpus first" in capsys.readouterr().err

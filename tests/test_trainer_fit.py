@@ -22,7 +22,7 @@ from trainer.events import read_events
 from trainer.loop import Trainer, prepare_config
 from trainer.losses import LossWeights
 from trainer.masks import fixed_masks, to_tensor
-from trainer.step import TrainStep
+from trainer.step import TrainStep, place, resolve_precision
 
 
 def test_reconstruction_loss_falls_when_overfitting_two_images():
@@ -205,3 +205,21 @@ def test_every_event_and_field_written_is_documented(trained):
     for event in trained["events"]:
         for field in event:
             assert f"`{field}`" in doc, f"{event['event']}.{field} is not in EVENTS.md"
+
+
+def test_a_bf16_step_keeps_fp32_channels_last_weights_and_trains():
+    """--precision bf16 on the CPU exercises the autocast path the GPUs take."""
+    torch.manual_seed(0)
+    cpu = torch.device("cpu")
+    g, d = place(PENNetGenerator(), cpu), place(PatchDiscriminator(), cpu)
+    before = g.dw_conv01[0].weight.detach().clone()
+    opt_g = torch.optim.Adam(g.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    step = TrainStep(g, d, opt_g, opt_d, LossWeights(), cpu, resolve_precision("bf16", cpu))
+    image = torch.stack([to_network(photo(i, 64, 64)) for i in range(2)])
+    mask = torch.stack([to_tensor(m) for m in fixed_masks("mixed", 2, 64, seed=1)])
+    for _ in range(2):
+        assert all(torch.isfinite(v) for v in step(image, mask).values())
+    weight = g.dw_conv01[0].weight
+    assert weight.dtype == torch.float32 and weight.is_contiguous(memory_format=torch.channels_last)
+    assert not torch.equal(weight.detach(), before)

@@ -222,7 +222,7 @@ def test_read_events_ignores_a_half_written_last_line(tmp_path):
 
 
 # -- config -----------------------------------------------------------------------------------------
-def test_config_defaults_finetune_defaults_and_resume_rules():
+def test_config_defaults_finetune_defaults_and_resume_rules(tmp_path):
     scratch = build_config({"data": "/d", "out": "/o"})
     assert (scratch.lr, scratch.betas, scratch.iterations) == (1e-4, (0.5, 0.999), 200_000)
     assert scratch.weights == LossWeights(6.0, 1.0, 0.5, 0.1)
@@ -233,8 +233,11 @@ def test_config_defaults_finetune_defaults_and_resume_rules():
                           "weights": {"hole": 3.0}}).to_dict()
     resumed = build_config({"out": "/o", "iterations": 80, "data": None}, saved)
     assert resumed.iterations == 80 and resumed.weights.hole == 3.0 and resumed.data == "/d"
+    # photos still where the run found them: the folder is part of the run
     with pytest.raises(ValueError, match="--data cannot change when resuming"):
-        build_config({"out": "/o", "data": "/elsewhere"}, saved)
+        build_config({"out": "/o", "data": "/elsewhere"}, dict(saved, data=str(tmp_path)))
+    # photos gone from there (the run moved to another machine): they may be given anew
+    assert build_config({"out": "/o", "data": "/elsewhere"}, saved).data == "/elsewhere"
     with pytest.raises(ValueError, match="multiple of 64"):
         build_config({"data": "/d", "out": "/o", "size": 100})
 

@@ -40,7 +40,7 @@ from .distributed import resolve_device
 from .events import EventWriter
 from .losses import LossWeights, masked_l1
 from .masks import MaskGenerator
-from .step import autocast, resolve_precision
+from .step import MEMORY_FORMAT, autocast, place, resolve_precision
 
 MAX_CROP = 256          # crop side at most (the training size)
 MIN_CROP = MULTIPLE     # the generator's smallest input
@@ -211,7 +211,7 @@ class AdaptStep:
 
     def __call__(self, image, mask, trusted) -> dict[str, torch.Tensor]:
         with autocast(self.device, self.precision):
-            output, pyramid = self.generator(generator_input(image, mask), mask)
+            output, pyramid = self.generator(generator_input(image, mask).contiguous(memory_format=MEMORY_FORMAT), mask)
         terms = adapt_losses(output.float(), [p.float() for p in pyramid], image, mask, trusted, self.weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss = terms["reconstruction"]
@@ -258,7 +258,7 @@ class Adapter:
         torch.manual_seed(cfg.seed)
         self.samples = PhotoSamples(image, hole, cfg.size, cfg.seed)
         self.val_batch = PhotoSamples(image, hole, self.samples.size, cfg.seed + 7919).draw(cfg.val_crops)
-        self.generator = generator.to(self.device).train().requires_grad_(True)
+        self.generator = place(generator, self.device).requires_grad_(True)
         self.generator.configure(attention="holes")  # same numbers as "reference", much faster
         self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=cfg.betas)
         self.step = AdaptStep(self.generator, self.optimizer, cfg.weights, self.device, self.precision)

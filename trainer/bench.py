@@ -16,15 +16,15 @@ from inpaint_studio.network import PatchDiscriminator, PENNetGenerator
 
 from .losses import LossWeights
 from .masks import fixed_masks, to_tensor
-from .step import TrainStep, resolve_precision
+from .step import TrainStep, place, resolve_precision
 
 
 def measure(device: torch.device, attention: str, batch: int, size: int, steps: int, warmup: int,
             precision: str = "auto", seed: int = 0) -> float:
     """Median seconds per training step."""
     torch.manual_seed(seed)
-    generator = PENNetGenerator(attention=attention).to(device).train()
-    discriminator = PatchDiscriminator().to(device).train()
+    generator = place(PENNetGenerator(attention=attention), device)
+    discriminator = place(PatchDiscriminator(), device)
     opt_g = torch.optim.Adam(generator.parameters(), lr=1e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=1e-4, betas=(0.5, 0.999))
     step = TrainStep(generator, discriminator, opt_g, opt_d, LossWeights(), device,

@@ -2,6 +2,7 @@
 with --base, and the rules for what --resume may change."""
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field, fields
 
 from .losses import LossWeights
@@ -12,6 +13,9 @@ FINETUNE_DEFAULTS = {"iterations": 5_000, "lr": 2e-5, "val_every": 500}
 # What a resumed run keeps from the saved config no matter what is passed: the data split, the
 # network and the starting weights define the run.
 FIXED_ON_RESUME = ("data", "val", "base", "affinity", "seed", "size")
+# ... except the photo folders, once they are no longer where the run found them (the run or the
+# photos moved to another machine): then they are given anew.
+MOVABLE = ("data", "val")
 
 
 @dataclass
@@ -69,7 +73,8 @@ def build_config(given: dict, saved: dict | None = None) -> TrainConfig:
     if saved:
         values.update(saved)
         for key in FIXED_ON_RESUME:
-            if given.get(key) is not None and given[key] != saved.get(key):
+            moved = key in MOVABLE and saved.get(key) and not os.path.isdir(saved[key])
+            if given.get(key) is not None and given[key] != saved.get(key) and not moved:
                 raise ValueError(f"--{key.replace('_', '-')} cannot change when resuming "
                                  f"(the run was started with {saved.get(key)!r})")
     values.update({k: v for k, v in given.items() if v is not None})

@@ -31,7 +31,7 @@ from .checkpoint import (CheckpointError, latest_checkpoint, list_checkpoints, r
 from .config import TrainConfig, build_config
 from .data import SampleStream, TrainImages, ValImages, collate, holdout, scan_folder
 from .events import EventWriter
-from .step import TrainStep, resolve_precision
+from .step import TrainStep, place, resolve_precision
 from .validation import validate
 
 RUN_FILE = "run.json"
@@ -180,8 +180,8 @@ class Trainer:
 
     def _setup_training(self) -> None:
         cfg, ctx = self.cfg, self.ctx
-        self.generator.to(ctx.device).train()
-        self.discriminator.to(ctx.device).train()
+        place(self.generator, ctx.device)
+        place(self.discriminator, ctx.device)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=cfg.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.d_lr or cfg.lr, betas=cfg.betas)
         g, d = self.generator, self.discriminator

