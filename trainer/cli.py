@@ -1,4 +1,5 @@
-"""python -m trainer (inpaint-studio-trainer): fit, export, pack, evaluate, bench, corpus, adapt, adapt-eval.
+"""python -m trainer (inpaint-studio-trainer): fit, export, pack, bundle, evaluate, figure, bench,
+corpus, adapt, adapt-eval.
 
 Exit status: 0 done (or stopped on request), 1 the run failed while training, 2 bad input
 (folder, options, model id) reported before anything started. `fit` reports every outcome as
@@ -97,7 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     pack.set_defaults(func=cmd_pack)
 
     corpus.register(sub)
-    from . import adapt_cli
+    from . import adapt_cli, bundle, figure
+
+    bundle.register(sub)
+    figure.register(sub)
 
     adapt_cli.register(sub)
     return parser

@@ -28,24 +28,12 @@ def evaluate(model_id: str | None, data: str | Path, masks: str = "center", size
              limit: int | None = None, device: str = "auto", seed: int = 0,
              classical: tuple[str, ...] = CLASSICAL) -> dict:
     """{"images", "masks", "size", "rows": [{"method", "l1", "psnr", "ssim", "seconds"}]}."""
-    if size < 64 or size % 64:
-        raise ValueError(f"--size must be a multiple of 64, not {size}")
-    scan = scan_folder(data, size, small="upscale")
-    crops = []
-    for entry in scan.entries:
-        if limit is not None and len(crops) >= limit:
-            break
-        try:
-            crops.append(center_crop(load_rgb(entry.path), size))
-        except imaging.ImageError:
-            continue  # unreadable after all: leave it out, for every method alike
-    if not crops:
-        raise ValueError(f"{data}: none of the images could be read")
+    crops = load_crops(data, size, limit)
     holes = fixed_masks(masks, len(crops), size, seed=seed)
     truth = np.stack(crops)
     rows = []
     if model_id:
-        rows.append(_measure(f"model {model_id}", _run_model(model_id, crops, holes, device), truth))
+        rows.append(_measure(f"model {model_id}", run_model(model_id, crops, holes, device), truth))
     from inpaint_studio.engine import create_engine
 
     for engine_id in classical:
@@ -54,6 +42,23 @@ def evaluate(model_id: str | None, data: str | Path, masks: str = "center", size
         results = np.stack([engine.inpaint(c, m).image for c, m in zip(crops, holes)])
         rows.append(_measure(f"opencv {engine_id}", (results, time.perf_counter() - start), truth))
     return {"images": len(crops), "masks": masks, "size": size, "seed": seed, "data": str(data), "rows": rows}
+
+
+def load_crops(data: str | Path, size: int, limit: int | None = None) -> list[np.ndarray]:
+    """Centre crops (size x size, uint8 RGB) of the readable images of a folder, in name order."""
+    if size < 64 or size % 64:
+        raise ValueError(f"--size must be a multiple of 64, not {size}")
+    crops = []
+    for entry in scan_folder(data, size, small="upscale").entries:
+        if limit is not None and len(crops) >= limit:
+            break
+        try:
+            crops.append(center_crop(load_rgb(entry.path), size))
+        except imaging.ImageError:
+            continue  # unreadable after all: leave it out, for every method alike
+    if not crops:
+        raise ValueError(f"{data}: none of the images could be read")
+    return crops
 
 
 def format_table(report: dict) -> str:
@@ -66,7 +71,8 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _run_model(model_id: str, crops, holes, device: str):
+def run_model(model_id: str, crops, holes, device: str = "auto"):
+    """The model's composites (uint8 RGB) of crops with holes, and the seconds it took."""
     from inpaint_studio.engine.registry import ModelRegistry, load_generator
 
     dev = resolve_device(device)
