@@ -7,7 +7,6 @@ import torch
 from test_trainer_support import fit_args, make_folder
 from trainer import checkpoint as ckpt
 from trainer import cli
-from trainer.events import read_events
 from trainer.loop import Trainer, prepare_config
 
 

@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inpaint_studio import imaging
-
 from .adapt import AdaptConfig, Adapter, crop_size
-from .data import center_crop, load_rgb, scan_folder, to_network
+from .data import to_network
 from .distributed import resolve_device
+from .evaluate import load_crops
 from .masks import fixed_masks, to_tensor
 from .metrics import psnr, ssim, ssim_map
 from .validation import inpaint
@@ -44,18 +43,7 @@ def adapt_eval(model_id: str, data: str | Path, steps=(100, 300), limit: int | N
     steps = sorted({int(s) for s in steps})
     if not steps or steps[0] < 1:
         raise ValueError("--steps needs positive step counts")
-    if size < 64 or size % 64:
-        raise ValueError(f"--size must be a multiple of 64, not {size}")
-    crops = []
-    for entry in scan_folder(data, size, small="upscale").entries:
-        if limit is not None and len(crops) >= limit:
-            break
-        try:
-            crops.append(center_crop(load_rgb(entry.path), size))
-        except imaging.ImageError:
-            continue
-    if not crops:
-        raise ValueError(f"{data}: none of the images could be read")
+    crops = load_crops(data, size, limit)
     dev = resolve_device(device)
     info = ModelRegistry().get(model_id)
     base = load_generator(info, device=dev).float()
