@@ -32,6 +32,8 @@ def register(subparsers) -> None:
     parser.add_argument("--reference-max", type=int, default=512,
                         help="largest size to run reference attention at on CPU (it grows with N^2)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                        help="as the engine runs: auto = fp16 on CUDA, bf16 on CPUs that have it, else fp32")
     parser.add_argument("--child", nargs=3, metavar=("SIZE", "MODES", "DEVICE"), help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
@@ -39,7 +41,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.child:
         size, modes, device = int(args.child[0]), args.child[1].split(","), args.child[2]
-        print(json.dumps(measure(size, modes, device, args.repeats, args.threads)))
+        print(json.dumps(measure(size, modes, device, args.repeats, args.threads, args.precision)))
         return 0
     import torch
 
@@ -57,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
     for device in devices:
         for size in args.sizes:
             modes = ["holes"] if device == "cpu" and size > args.reference_max else ["holes", "reference"]
-            peaks = {m: _run_child(size, [m], device, 0, args.threads) for m in modes}
-            times = _run_child(size, modes, device, args.repeats, args.threads)
+            peaks = {m: _run_child(size, [m], device, 0, args.threads, args.precision) for m in modes}
+            times = _run_child(size, modes, device, args.repeats, args.threads, args.precision)
             cells = {"reference": None}
             for m in modes:
                 cells[m] = {**times.get(m, times), "peak_mb": peaks[m].get("peak_mb")} if "error" not in peaks[m] else peaks[m]
@@ -68,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_child(size, modes, device, repeats, threads) -> dict:
+def _run_child(size, modes, device, repeats, threads, precision) -> dict:
     cmd = [sys.executable, "-m", "inpaint_studio", "bench", "--child", str(size), ",".join(modes), device,
-           "--repeats", str(repeats), "--threads", str(threads)]
+           "--repeats", str(repeats), "--threads", str(threads), "--precision", precision]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -78,11 +80,13 @@ def _run_child(size, modes, device, repeats, threads) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def measure(size: int, modes: list[str], device: str, repeats: int, threads: int = 0) -> dict:
+def measure(size: int, modes: list[str], device: str, repeats: int, threads: int = 0,
+            precision: str = "auto") -> dict:
     """Peak memory of the first pass of modes[0] (when alone), then `repeats` timed passes of
     every mode, alternating: {mode: {median_ms, runs, threads}, "peak_mb": ...}."""
     import torch
 
+    from .engine.device import autocast, autocast_dtype
     from .network import PENNetGenerator, generator_input
 
     if threads:
@@ -96,11 +100,11 @@ def measure(size: int, modes: list[str], device: str, repeats: int, threads: int
     mask[..., q:size - q, q:size - q] = 1  # centred, a quarter of the area
     x = generator_input(image, mask).contiguous(memory_format=torch.channels_last)
     cuda = device == "cuda"
-    autocast = torch.autocast("cuda", dtype=torch.float16) if cuda else torch.autocast("cpu", enabled=False)
+    dtype = autocast_dtype(torch.device(device), precision)
 
     def once(mode):
         generator.configure(attention=mode)
-        with torch.no_grad(), autocast:
+        with torch.no_grad(), autocast(torch.device(device), precision):
             generator(x, mask, pyramid=False)
         if cuda:
             torch.cuda.synchronize()
@@ -121,16 +125,17 @@ def measure(size: int, modes: list[str], device: str, repeats: int, threads: int
             start = time.perf_counter()
             once(mode)
             times[mode].append(time.perf_counter() - start)
-    result = {"peak_mb": peak / 2**20, "threads": torch.get_num_threads()}
+    label = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
+    result = {"peak_mb": peak / 2**20, "threads": torch.get_num_threads(), "precision": label}
     for mode, ts in times.items():
         if ts:
             result[mode] = {"median_ms": statistics.median(ts) * 1000, "runs": len(ts),
-                            "threads": torch.get_num_threads()}
+                            "threads": torch.get_num_threads(), "precision": label}
     return result
 
 
 def format_table(rows) -> str:
-    head = ("device", "size", "holes ms", "reference ms", "speed-up", "holes peak MB",
+    head = ("device", "size", "precision", "holes ms", "reference ms", "speed-up", "holes peak MB",
             "reference peak MB", "memory ratio")
     lines = [head]
     for device, size, cells in rows:
@@ -140,7 +145,8 @@ def format_table(rows) -> str:
         hm, rm = _num(h, "peak_mb"), _num(r, "peak_mb")
         ref_ms = f"{rv:.0f}" if rv else _why(r, size)
         ref_mb = f"{rm:.0f}" if rm is not None else f"(dense: {dense_matrix_gb(size):.1f} GB matrix)"
-        lines.append((device, str(size), f"{hv:.0f}" if hv else _why(h, size), ref_ms,
+        precision = next((c["precision"] for c in (h, r) if c and "precision" in c), "-")
+        lines.append((device, str(size), precision, f"{hv:.0f}" if hv else _why(h, size), ref_ms,
                       f"{rv / hv:.2f}x" if hv and rv else "-",
                       f"{hm:.0f}" if hm is not None else "-", ref_mb,
                       f"{rm / hm:.2f}x" if hm and rm else "-"))

@@ -29,7 +29,7 @@ class UsageError(Exception):
 
 def register(subparsers) -> argparse.ArgumentParser:
     from .engine.base import STRATEGIES
-    from .engine.device import DEVICE_CHOICES
+    from .engine.device import DEVICE_CHOICES, PRECISIONS
 
     p = subparsers.add_parser(
         "inpaint", help="fill masked regions of an image or a folder of images",
@@ -42,6 +42,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", default=None,
                    help="a model id (see `models list`), 'telea' or 'ns'; default: the default model, else telea")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where to run PEN-Net (default auto)")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="auto (default): fp16 on CUDA, bf16 on CPUs that have it in hardware (about twice "
+                        "as fast), else fp32; fp32 forces full precision")
     p.add_argument("--strategy", default="crop", choices=STRATEGIES,
                    help="crop: each hole with context (default); resize: the whole image scaled down; "
                         "original: the whole image at its size")
@@ -106,7 +109,7 @@ def _run(args) -> int:
     engine_id, note = _choose_model(args.model)
     if note:
         _say(f"note: {note}")
-    engine = create_engine(engine_id, device=args.device)
+    engine = create_engine(engine_id, device=args.device, precision=args.precision)
     source = read_mask(args.source) if args.source is not None else None
     failures = 0
     bar = _Progress(len(jobs))

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from inpaint_studio import cli_inpaint
+from inpaint_studio import engine as engine_package
 from inpaint_studio.engine import clear_engine_cache
 from inpaint_studio.engine import registry as registry_module
 from inpaint_studio.engine.registry import save_generator
@@ -160,3 +161,22 @@ def test_python_m_inpaint_studio(work):
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [f"error: {work / 'missing.png'}: no such file or folder."]
+
+
+def test_precision_choice_reaches_the_engine(work, capsys):
+    torch.manual_seed(0)
+    info = save_generator(PENNetGenerator(), "CLI precision model", {})
+    write_image(work / "a.png", photo())
+    write_mask(work / "m.png", hole())
+    outputs = {}
+    for precision in ("fp32", "bf16"):
+        out = work / f"{precision}.png"
+        assert run("--image", work / "a.png", "--mask", work / "m.png", "--output", out, "--model", info.id,
+                   "--device", "cpu", "--precision", precision) == 0, capsys.readouterr().err
+        outputs[precision] = read_image(out).rgb.astype(int)
+    keep = hole() == 0
+    assert (outputs["fp32"][keep] == outputs["bf16"][keep]).all()
+    assert np.abs(outputs["fp32"] - outputs["bf16"])[~keep].mean() < 1.0
+    assert {key[2] for key in engine_package._cache} == {"fp32", "bf16"}  # one cached engine per precision
+    with pytest.raises(SystemExit):
+        run("--image", work / "a.png", "--mask", work / "m.png", "--output", work / "x.png", "--precision", "fp8")

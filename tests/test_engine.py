@@ -188,7 +188,7 @@ def test_pennet_strategies_keep_everything_outside_the_hole(engine, strategy):
     img = photo(200, 280)
     mask = box_mask(img.shape, (30, 40, 70, 90), (200, 120, 280, 200))  # second one at the corner
     result = engine.inpaint(img, mask, InpaintOptions(strategy=strategy, resize_limit=128))
-    assert result.changed and result.device == "cpu" and result.seconds > 0
+    assert result.changed and result.device.startswith("cpu") and result.seconds > 0
     assert_outside_unchanged(result.image, img, mask)
     assert (result.image[mask > 0] != img[mask > 0]).any()
 
@@ -306,7 +306,7 @@ def test_oom_on_the_gpu_falls_back_to_the_cpu(engine, monkeypatch):
     monkeypatch.setattr(engine, "generator", Recorder(None, fail=10**6))
     monkeypatch.setattr(engine, "_cpu_generator", cpu_generator)
     result = engine.inpaint(img, mask)
-    assert pennet_module.NOTE_CPU in result.notes and result.device == "cpu"
+    assert pennet_module.NOTE_CPU in result.notes and result.device.startswith("cpu")
     assert_outside_unchanged(result.image, img, mask)
 
 
@@ -336,6 +336,18 @@ def test_available_and_create_engines(tmp_path, model_info):
     clear_engine_cache()
 
 
+def test_cpu_bf16_fills_like_fp32_and_keeps_the_rest_exact(model_info):
+    image, mask = photo(), box_mask((192, 256), (60, 80, 130, 170))
+    results = {p: PENNetEngine(model_info, device="cpu", precision=p, warm_up=False).inpaint(image, mask)
+               for p in ("fp32", "bf16")}
+    assert results["bf16"].device == "cpu · bf16" and results["fp32"].device == "cpu"
+    for result in results.values():
+        assert_outside_unchanged(result.image, image, mask)
+    hole = mask > 0
+    diff = np.abs(results["bf16"].image.astype(int) - results["fp32"].image.astype(int))[hole]
+    assert diff.mean() < 1.0 and diff.max() <= 16
+
+
 def test_devices(monkeypatch):
     assert devices.resolve_device("cpu").type == "cpu"
     with pytest.raises(InpaintError, match="Unknown device 'tpu'"):
@@ -347,11 +359,20 @@ def test_devices(monkeypatch):
         devices.resolve_device("cuda")
     with pytest.raises(InpaintError, match="MPS"):
         devices.resolve_device("mps")
-    assert devices.autocast_dtype(torch.device("cpu")) is None
-    assert devices.autocast_dtype(torch.device("cuda")) is torch.float16
-    assert devices.autocast_dtype(torch.device("cuda"), "bf16") is torch.bfloat16
-    with devices.autocast(torch.device("cpu")):
-        assert not torch.is_autocast_enabled()
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
+    assert devices.autocast_dtype(cpu) is None and devices.autocast_dtype(cpu, "fp16") is None
+    assert devices.autocast_dtype(cpu, "bf16") is torch.bfloat16  # asked for: emulated, but honoured
+    with devices.autocast(cpu):
+        assert not torch.is_autocast_enabled("cpu")
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)  # AVX512-BF16 / AMX
+    assert devices.autocast_dtype(cpu) is torch.bfloat16 and devices.autocast_dtype(cpu, "fp32") is None
+    with devices.autocast(cpu):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") is torch.bfloat16
+    assert devices.describe(cpu, "auto") == "cpu · bf16" and devices.describe(cpu) == "cpu"
+    assert devices.autocast_dtype(torch.device("mps")) is None
+    assert devices.autocast_dtype(cuda) is torch.float16
+    assert devices.autocast_dtype(cuda, "bf16") is torch.bfloat16 and devices.autocast_dtype(cuda, "fp32") is None
     assert devices.is_out_of_memory(torch.OutOfMemoryError("x"))
     assert devices.is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate"))
     assert not devices.is_out_of_memory(RuntimeError("shape mismatch"))

@@ -83,7 +83,9 @@ def test_real_hole_pixels_never_reach_a_loss_or_the_weights(base_state):
 
 def test_adapting_lowers_the_error_on_synthetic_holes(base_state):
     img, hole = photo(seed=2), centre_hole()
-    adapter = Adapter(fresh(base_state), img, hole, AdaptConfig(steps=25, device="cpu", lr=1e-3, seed=0))
+    # float32: from random weights, 25 bf16 steps (the default on CPUs with bf16) gain less per step
+    adapter = Adapter(fresh(base_state), img, hole, AdaptConfig(steps=25, device="cpu", lr=1e-3, seed=0,
+                                                                 precision="fp32"))
     before = adapter.measure()
     assert adapter.run(25) and adapter.iteration == 25 and len(adapter.history) == 25
     after = adapter.measure()

@@ -332,3 +332,15 @@ def test_validation_images_are_fixed(tmp_path):
     assert len(a) == 2 and [p for p, _ in a.skipped] == [entries[0].path]
     assert torch.equal(a.images, b.images) and torch.equal(a.masks, b.masks)
     assert a.images.shape == (2, 3, 64, 64) and -1 <= a.images.min() and a.images.max() <= 1
+
+
+def test_auto_precision_uses_bf16_on_cpus_that_have_it(monkeypatch):
+    from trainer import step
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(step, "cpu_has_native_bf16", lambda: True)
+    assert step.resolve_precision("auto", cpu) == "bf16" and step.resolve_precision("fp32", cpu) == "fp32"
+    monkeypatch.setattr(step, "cpu_has_native_bf16", lambda: False)
+    assert step.resolve_precision("auto", cpu) == "fp32" and step.resolve_precision("bf16", cpu) == "bf16"
+    with pytest.raises(ValueError, match="needs a CUDA GPU"):
+        step.resolve_precision("fp16", cpu)

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--attention", choices=["holes", "reference"], help="ATN mode (speed only; default holes)")
     fit.add_argument("--affinity", choices=["release", "paper"], help="ATN affinity for a new model (default release)")
     fit.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default auto: CUDA when present")
-    fit.add_argument("--precision", choices=PRECISIONS, help="default auto: bf16/fp16 autocast on CUDA, fp32 on CPU")
+    fit.add_argument("--precision", choices=PRECISIONS, help="default auto: bf16/fp16 autocast on CUDA, bf16 on CPUs with AVX512-BF16 or AMX, else fp32")
     fit.add_argument("--checkpoint-every", type=int, metavar="K", help="iterations between checkpoints (default 500)")
     fit.add_argument("--keep-checkpoints", type=int, metavar="N", help="checkpoints kept (default 3)")
     fit.add_argument("--val-every", type=int, metavar="V",

@@ -34,7 +34,7 @@ class TrainConfig:
     attention: str = "holes"
     affinity: str = "release"
     device: str = "auto"
-    precision: str = "auto"                # auto: bf16 (or fp16) autocast on CUDA, fp32 on CPU
+    precision: str = "auto"                # auto: see step.resolve_precision
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     val_every: int = SCRATCH_DEFAULTS["val_every"]

@@ -176,7 +176,7 @@ class InpaintActions:
             text = "CPU · OpenCV"
         else:
             try:
-                text = describe(resolve_device(self.device))
+                text = describe(resolve_device(self.device), "auto")
             except InpaintError:
                 text = f"{self.device} unavailable"
         self.device_label.setText(text)

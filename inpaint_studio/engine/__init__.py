@@ -7,7 +7,7 @@ import threading
 from .base import (CancelFn, Cancelled, Engine, InpaintError, InpaintOptions, InpaintResult,
                    ProgressFn, STRATEGIES)
 from .classical import NavierStokesEngine, OpenCVEngine, TeleaEngine
-from .device import DEVICE_CHOICES, available_devices, resolve_device
+from .device import DEVICE_CHOICES, autocast_dtype, available_devices, resolve_device
 from .pennet import PENNetEngine
 
 CLASSICAL = {"telea": TeleaEngine, "ns": NavierStokesEngine}
@@ -33,9 +33,9 @@ def available_engines(registry=None) -> list[tuple[str, str, str]]:
     return choices
 
 
-def create_engine(engine_id: str, device: str = "auto", registry=None) -> Engine:
+def create_engine(engine_id: str, device: str = "auto", registry=None, precision: str = "auto") -> Engine:
     """'telea', 'ns' or a registry model id -> an engine. PEN-Net engines are cached per (model,
-    device, weights file), so a model is loaded and warmed up once."""
+    device, precision, weights file), so a model is loaded and warmed up once."""
     if engine_id in CLASSICAL:
         return CLASSICAL[engine_id]()
     from .registry import ModelRegistry, RegistryError
@@ -46,15 +46,16 @@ def create_engine(engine_id: str, device: str = "auto", registry=None) -> Engine
     except RegistryError as exc:
         raise InpaintError(f"{exc} Built-in engines: {', '.join(CLASSICAL)}.") from None
     resolved = resolve_device(device)
+    autocast_dtype(resolved, precision)  # an unknown precision is refused before anything loads
     try:
         stamp = info.weights_path.stat().st_mtime_ns
     except OSError:
         stamp = None
-    key = (info.id, str(resolved), str(info.weights_path), stamp)
+    key = (info.id, str(resolved), precision, str(info.weights_path), stamp)
     with _cache_lock:
         engine = _cache.get(key)
         if engine is None:
-            engine = PENNetEngine(info, device=resolved)
+            engine = PENNetEngine(info, device=resolved, precision=precision)
             _cache[key] = engine
     return engine
 

@@ -11,7 +11,7 @@ import torch
 from ..network import generator_input
 from .base import Engine, InpaintError, InpaintOptions, InpaintResult, check_cancel, report
 from .blend import paste_region
-from .device import (BYTES_PER_PIXEL, autocast, describe, free_memory, is_out_of_memory,
+from .device import (BYTES_PER_PIXEL, autocast, autocast_dtype, describe, free_memory, is_out_of_memory,
                      memory_available, model_pixels_budget, resolve_device)
 from .regions import MULTIPLE, Crop, batches, cut, flow_to_box, make_crop, plan_crops, uncut, whole_image_crop
 from .registry import ModelInfo, RegistryError, load_generator
@@ -21,7 +21,7 @@ MAX_BATCH = 16
 NOTE_SMALLER_BATCHES = "Out of memory: retried with smaller batches."
 NOTE_SMALLER_CROPS = "Out of memory: retried with smaller crops (lower resolution inside the hole)."
 NOTE_CPU = "Out of GPU memory: finished on the CPU."
-NOTE_FP32 = "Half precision overflowed: that batch was run again in full precision."
+NOTE_FP32 = "Reduced precision gave non-finite values: that batch was run again in full precision."
 
 
 class _Request:
@@ -83,7 +83,7 @@ class PENNetEngine(Engine):
         start = time.perf_counter()
         image, hole, options, source = self.prepare(image, mask, options)
         if not hole.any():
-            return self.nothing_to_fill(image, describe(self.device))
+            return self.nothing_to_fill(image, describe(self.device, self.precision))
         report(progress, 0.0, "Preparing")
         crops = self._plan(hole, options, source)
         run = _Request(self.generator, self.device)
@@ -110,7 +110,7 @@ class PENNetEngine(Engine):
                 report(progress, done / len(crops), f"Filled {done} of {len(crops)} regions")
         check_cancel(cancel)
         seconds = time.perf_counter() - start
-        device = describe(run.device)
+        device = describe(run.device, self.precision)
         report(progress, 1.0, "Done")
         return InpaintResult(
             image=result,
@@ -182,7 +182,7 @@ class PENNetEngine(Engine):
         if source is not None:
             src = torch.from_numpy(np.stack([p[2] for p in pieces]))[:, None].to(dev)
         out, grid = self._generate(run, img, msk, src, want_flow, self.precision)
-        if not torch.isfinite(out).all() and dev.type == "cuda":
+        if not torch.isfinite(out).all() and autocast_dtype(dev, self.precision) is not None:
             run.note(NOTE_FP32)
             out, grid = self._generate(run, img, msk, src, want_flow, "fp32")
         out = ((out.float() + 1.0) * 127.5).clamp_(0, 255).permute(0, 2, 3, 1).cpu().numpy()
