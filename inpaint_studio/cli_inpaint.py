@@ -1,7 +1,7 @@
 """`inpaint` subcommand: fill the masked parts of one image or of a folder of images.
 
     python -m inpaint_studio inpaint --image IMG|DIR --mask MASK|DIR --output FILE|DIR
-        [--model ID|telea|ns] [--device auto|cpu|cuda|mps] [--strategy crop|resize|original]
+        [--model ID|telea|ns|patchmatch] [--device auto|cpu|cuda|mps] [--strategy crop|resize|original]
         [--feather N] [--source MASK]
 
 One mask file serves every image; a mask folder pairs masks with images by file name stem
@@ -40,7 +40,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, type=Path,
                    help="output file (its suffix picks the format), or a folder for a folder of images")
     p.add_argument("--model", default=None,
-                   help="a model id (see `models list`), 'telea' or 'ns'; default: the default model, else telea")
+                   help="a model id (see `models list`), 'telea', 'ns' or 'patchmatch'; default: the default model, else telea")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where to run PEN-Net (default auto)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="auto (default): fp16 on CUDA, bf16 on CPUs that have it in hardware (about twice "

@@ -44,7 +44,8 @@ def test_model_menu_lists_engines_and_takes_plugins(window, qtbot):
     assert window.settings.engine_id == info.id
     assert window.inpaint_panel.device.isEnabled()
     window.set_engine("telea")
-    assert not window.inpaint_panel.device.isEnabled() and "OpenCV" in window.device_label.text()
+    assert not window.inpaint_panel.device.isEnabled() and "no model" in window.device_label.text()
+    assert any("PatchMatch" in t for t in [a.text() for a in menu.actions()])
 
 
 def test_real_prompter_dialogs_open_and_close(window, tmp_path):

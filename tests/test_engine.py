@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from inpaint_studio.engine import (Cancelled, InpaintError, InpaintOptions, NavierStokesEngine,
-                                   PENNetEngine, TeleaEngine, available_engines, clear_engine_cache,
-                                   create_engine)
+                                   PatchMatchEngine, PENNetEngine, TeleaEngine, available_engines,
+                                   clear_engine_cache, create_engine)
 from inpaint_studio.engine import device as devices
 from inpaint_studio.engine import pennet as pennet_module
 from inpaint_studio.engine.blend import band_weights, paste
@@ -96,7 +96,7 @@ def test_bad_inputs_are_clear_errors():
 
 
 # -- classical engines ----------------------------------------------------------------------------
-@pytest.mark.parametrize("cls", [TeleaEngine, NavierStokesEngine])
+@pytest.mark.parametrize("cls", [TeleaEngine, NavierStokesEngine, PatchMatchEngine])
 def test_classical_fills_only_the_hole(cls):
     img = photo()
     mask = box_mask(img.shape, (20, 20, 40, 40), (150, 30, 170, 50), (0, 150, 30, 192))  # one at a corner
@@ -109,6 +109,20 @@ def test_classical_fills_only_the_hole(cls):
     ring = img[15:45, 15:45][~(mask[15:45, 15:45] > 0)].astype(int)
     assert np.abs(filled.mean((0, 1)) - ring.mean(0)).max() < 12
     assert calls[0] == 0.0 and calls[-1] == 1.0 and calls == sorted(calls)
+
+
+def test_patchmatch_copies_texture_from_around_the_hole_and_repeats_itself():
+    """Stripes around a square hole: PatchMatch continues them; Telea smears them."""
+    y, x = np.mgrid[0:96, 0:96]
+    img = np.repeat(np.where((x // 4) % 2 == 0, 230, 30).astype(np.uint8)[..., None], 3, -1)
+    mask = box_mask(img.shape, (36, 36, 60, 60))
+    inside = mask > 0
+    ours = PatchMatchEngine().inpaint(img, mask).image
+    telea = TeleaEngine().inpaint(img, mask).image
+    error = lambda out: np.abs(out.astype(int) - img)[inside].mean()  # noqa: E731
+    assert error(ours) < 0.5 * error(telea), (error(ours), error(telea))
+    np.testing.assert_array_equal(ours, PatchMatchEngine().inpaint(img, mask).image)
+    assert_outside_unchanged(ours, img, mask)
 
 
 def test_classical_cancel_and_source_note():
@@ -320,18 +334,19 @@ def test_oom_on_the_cpu_is_a_clear_error(engine, monkeypatch):
 # -- engine choice and devices --------------------------------------------------------------------
 def test_available_and_create_engines(tmp_path, model_info):
     registry = ModelRegistry(bundled_dir=tmp_path / "none", user_dir=tmp_path / "models")
-    assert [c[0] for c in available_engines(registry)] == ["telea", "ns"]
+    assert [c[0] for c in available_engines(registry)] == ["telea", "ns", "patchmatch"]
     first = save_generator(PENNetGenerator(), "Alpha", {}, directory=registry.user_dir)
     second = save_generator(PENNetGenerator(), "Beta", {}, directory=registry.user_dir)
     registry.set_default(second.id)
     choices = available_engines(registry)
-    assert [c[0] for c in choices] == [second.id, first.id, "telea", "ns"]
-    assert [c[2] for c in choices] == ["pennet", "pennet", "classical", "classical"]
+    assert [c[0] for c in choices] == [second.id, first.id, "telea", "ns", "patchmatch"]
+    assert [c[2] for c in choices] == ["pennet", "pennet", "classical", "classical", "classical"]
     clear_engine_cache()
     a = create_engine(second.id, device="cpu", registry=registry)
     assert isinstance(a, PENNetEngine) and a is create_engine(second.id, device="cpu", registry=registry)
     assert isinstance(create_engine("telea"), TeleaEngine) and isinstance(create_engine("ns"), NavierStokesEngine)
-    with pytest.raises(InpaintError, match="Unknown model 'nope'.*telea, ns"):
+    assert isinstance(create_engine("patchmatch"), PatchMatchEngine)
+    with pytest.raises(InpaintError, match="Unknown model 'nope'.*telea, ns, patchmatch"):
         create_engine("nope", registry=registry)
     clear_engine_cache()
 

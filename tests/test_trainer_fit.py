@@ -138,13 +138,13 @@ def test_evaluate_compares_the_model_with_opencv(trained, monkeypatch, capsys):
     model_id = trained["events"][-1]["model_id"]
     report = evaluate(model_id, trained["data"], masks="center", size=64)
     assert report["images"] == 3  # the broken and truncated files are left out for every method
-    assert [r["method"] for r in report["rows"]] == [f"model {model_id}", "opencv telea", "opencv ns"]
+    assert [r["method"] for r in report["rows"]] == [f"model {model_id}", "opencv telea", "opencv ns", "patchmatch"]
     for row in report["rows"]:
         assert 0 <= row["l1"] < 0.5 and 0 < row["ssim"] <= 1 and np.isfinite(row["psnr"])
     assert cli.main(["evaluate", "--model", model_id, "--data", str(trained["data"]), "--size", "64",
                      "--masks", "free", "--limit", "2"]) == 0
     table = capsys.readouterr().out
-    assert "opencv telea" in table and "opencv ns" in table and "PSNR" in table
+    assert "opencv telea" in table and "opencv ns" in table and "patchmatch" in table and "PSNR" in table
     assert "2 images" in format_table(evaluate(None, trained["data"], size=64, limit=2))
     assert cli.main(["evaluate", "--model", "no-such-model", "--data", str(trained["data"]), "--size", "64"]) == 2
 

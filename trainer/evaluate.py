@@ -1,5 +1,6 @@
 """`python -m trainer evaluate --model ID --data DIR`: L1 / PSNR / SSIM of a registry model and of
-OpenCV Telea and Navier-Stokes on the same images and the same fixed, seeded masks.
+OpenCV Telea and Navier-Stokes (and PatchMatch, when installed) on the same images and the same
+fixed, seeded masks.
 
 Images are centre crops at --size; each method's composite is rounded to 8 bits (what a user
 saves) before it is measured against the crop. The model runs on the whole crop through the
@@ -21,7 +22,8 @@ from .masks import fixed_masks, to_tensor
 from .metrics import image_metrics
 from .validation import inpaint
 
-CLASSICAL = ("telea", "ns")
+CLASSICAL = ("telea", "ns", "patchmatch")  # those installed take part
+LABELS = {"telea": "opencv telea", "ns": "opencv ns", "patchmatch": "patchmatch"}
 
 
 def evaluate(model_id: str | None, data: str | Path, masks: str = "center", size: int = 256,
@@ -34,13 +36,14 @@ def evaluate(model_id: str | None, data: str | Path, masks: str = "center", size
     rows = []
     if model_id:
         rows.append(_measure(f"model {model_id}", run_model(model_id, crops, holes, device), truth))
+    from inpaint_studio.engine import CLASSICAL as INSTALLED
     from inpaint_studio.engine import create_engine
 
-    for engine_id in classical:
+    for engine_id in (e for e in classical if e in INSTALLED):
         engine = create_engine(engine_id)
         start = time.perf_counter()
         results = np.stack([engine.inpaint(c, m).image for c, m in zip(crops, holes)])
-        rows.append(_measure(f"opencv {engine_id}", (results, time.perf_counter() - start), truth))
+        rows.append(_measure(LABELS.get(engine_id, engine_id), (results, time.perf_counter() - start), truth))
     return {"images": len(crops), "masks": masks, "size": size, "seed": seed, "data": str(data), "rows": rows}
 
 

@@ -173,7 +173,7 @@ class InpaintActions:
         if ran_on:
             text = ran_on
         elif self.engine_kind() == CLASSICAL_KIND:
-            text = "CPU · OpenCV"
+            text = "CPU · no model"
         else:
             try:
                 text = describe(resolve_device(self.device), "auto")

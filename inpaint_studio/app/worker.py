@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from ..engine import Cancelled, InpaintError, InpaintOptions, create_engine
+from ..engine import CLASSICAL, Cancelled, InpaintError, InpaintOptions, create_engine
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class InpaintJob(QObject):
         """Runs on the worker thread; reports only through (queued) signals."""
         req = self.request
         try:
-            self.progress.emit(0.0, "Loading the model" if req.engine_id not in ("telea", "ns") else "Starting")
+            self.progress.emit(0.0, "Loading the model" if req.engine_id not in CLASSICAL else "Starting")
             engine = self.engine_factory(req.engine_id, req.device)
             if self.is_cancelled:
                 raise Cancelled()

@@ -1,23 +1,25 @@
 """Inference without Qt: engines (PEN-Net models from the registry, OpenCV Telea and
-Navier-Stokes), their common interface, devices, strategies and blending."""
+Navier-Stokes, PatchMatch when installed), their common interface, devices, strategies and blending."""
 from __future__ import annotations
 
 import threading
 
 from .base import (CancelFn, Cancelled, Engine, InpaintError, InpaintOptions, InpaintResult,
                    ProgressFn, STRATEGIES)
-from .classical import NavierStokesEngine, OpenCVEngine, TeleaEngine
+from .classical import NavierStokesEngine, OpenCVEngine, PatchMatchEngine, TeleaEngine, patchmatch_available
 from .device import DEVICE_CHOICES, autocast_dtype, available_devices, resolve_device
 from .pennet import PENNetEngine
 
 CLASSICAL = {"telea": TeleaEngine, "ns": NavierStokesEngine}
+if patchmatch_available():
+    CLASSICAL["patchmatch"] = PatchMatchEngine
 _cache: dict[tuple, Engine] = {}
 _cache_lock = threading.Lock()
 
 
 def available_engines(registry=None) -> list[tuple[str, str, str]]:
     """Choices for a menu: (id, label, kind), registry models first (the default one first), then
-    'telea' and 'ns'. kind is 'pennet' or 'classical'."""
+    the classical ones ('telea', 'ns', 'patchmatch' when installed). kind is 'pennet' or 'classical'."""
     from .registry import ModelRegistry, RegistryError
 
     registry = registry if registry is not None else ModelRegistry()
@@ -67,8 +69,8 @@ def clear_engine_cache() -> None:
 
 
 __all__ = [
-    "CancelFn", "Cancelled", "Engine", "InpaintError", "InpaintOptions", "InpaintResult",
+    "CLASSICAL", "CancelFn", "Cancelled", "Engine", "InpaintError", "InpaintOptions", "InpaintResult",
     "ProgressFn", "STRATEGIES", "DEVICE_CHOICES", "OpenCVEngine", "TeleaEngine",
-    "NavierStokesEngine", "PENNetEngine", "available_devices", "available_engines", "clear_engine_cache",
+    "NavierStokesEngine", "PatchMatchEngine", "PENNetEngine", "available_devices", "available_engines", "clear_engine_cache",
     "create_engine", "resolve_device",
 ]
