@@ -47,3 +47,36 @@ def test_pack_refuses_what_is_not_a_run(tmp_path, capsys):
     assert "another folder" in capsys.readouterr().err
     assert cli.main(["pack", str(tmp_path), "--out", str(tmp_path / "pack")]) == 2
     assert "no checkpoint to pack" in capsys.readouterr().err
+
+
+def test_save_progress_commits_one_replaceable_commit_that_resumes(tmp_path):
+    import subprocess
+    import sys
+    import tarfile
+
+    from test_trainer_support import REPO, trainer_env
+
+    data = make_folder(tmp_path / "photos", images=2, corrupt=False)
+    run, events = tmp_path / "run", tmp_path / "events.jsonl"
+    assert cli.main(fit_args(data, run, events, 2, checkpoint_every=2, val_every=1000)) == 0
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    env = dict(trainer_env(), REPO=str(repo), PY=sys.executable, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    script = REPO / "tools" / "save_progress.sh"
+    for _ in range(2):  # a second save replaces the first: the branch stays one commit long
+        done = subprocess.run(["bash", str(script), str(run), str(events)], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    log = subprocess.run(["git", "-C", str(repo), "log", "--format=%s", "progress/bundled-model"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert log == ["Training progress: run at iteration 2"]
+    archive = subprocess.run(["git", "-C", str(repo), "archive", "progress/bundled-model"], capture_output=True,
+                             check=True).stdout
+    (tmp_path / "archive.tar").write_bytes(archive)
+    with tarfile.open(tmp_path / "archive.tar") as tar:
+        tar.extractall(tmp_path / "restored", filter="data")
+    restored = tmp_path / "restored" / "run"
+    assert (restored / "events.jsonl").is_file() and "iteration 2" in (tmp_path / "restored" / "README.md").read_text()
+    config = prepare_config({"out": str(restored), "iterations": 3}, resume=True)
+    trainer = Trainer(config, resume=True).setup()
+    assert trainer.start_iteration == 2 and trainer.run() == 0
