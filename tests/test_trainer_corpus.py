@@ -96,3 +96,22 @@ def test_compressed_copy_keeps_every_photo_smaller_and_readable(tmp_path, capsys
         assert image.size == (320, 240) and image.format == "JPEG"
     assert trainer_main(["corpus", "compress", str(tmp_path / "nothing"), str(tmp_path / "x")]) == 2
     assert "build the corpus first" in capsys.readouterr().err
+
+
+def test_free_form_copyright_files_name_each_listed_image_and_the_general_gpl(tmp_path):
+    doc = tmp_path / "usr" / "share" / "doc" / "gnome-backgrounds"
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text(
+        "Image Authors:\n\n - adwaita*\n - Chmiri.jpg:\n   Copyright 2011 Someone\n"
+        "   Licensed under Creative Commons Attribution-ShareAlike 3.0 License.\n\n"
+        " - Stones.jpg:\n   Licensed under Creative Commons Attribution 2.0 License.\n\nLicenses:\n\n"
+        "   This package is free software; you can redistribute it and/or modify\n   it under the terms of the "
+        "GNU General Public License as published by\n   the Free Software Foundation; either version 2 of the "
+        "License, or\n   (at your option) any later version.\n")
+    at = "usr/share/backgrounds/gnome/"
+    per = " (per /usr/share/doc/gnome-backgrounds/copyright)"
+    assert corpus.licence_for("gnome-backgrounds", tmp_path, at + "adwaita-d.webp") == \
+        "Creative Commons Attribution-ShareAlike 3.0 License" + per
+    assert corpus.licence_for("gnome-backgrounds", tmp_path, at + "Stones.jpg") == \
+        "Creative Commons Attribution 2.0 License" + per
+    assert corpus.licence_for("gnome-backgrounds", tmp_path, at + "truchet-l.webp") == "GPL-2+" + per

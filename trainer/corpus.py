@@ -25,6 +25,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -177,6 +178,32 @@ def _dep5_stanzas(text: str) -> list[tuple[list[str], str]]:
     return stanzas
 
 
+_LISTED = re.compile(r"^\s*-\s+(\S+?):?\s*$")
+_LICENSED = re.compile(r"Licen[cs]ed under (?:the )?(.+?)\.?\s*$")
+_GPL = re.compile(r"GNU (Lesser |Library )?General Public License.{0,200}?version (\d)(.{0,80}?any later version)?",
+                  re.S)
+
+
+def _free_form_licence(text: str, name: str) -> tuple[str | None, str | None]:
+    """A copyright file that is not DEP-5: files listed as '- NAME' lines followed by 'Licensed
+    under X.' (gnome-backgrounds' layout), and the general licence from its GPL paragraph.
+    Returns (this file's licence or None, the general licence or None)."""
+    chosen, pending = None, []
+    for line in text.splitlines():
+        listed, licensed = _LISTED.match(line), _LICENSED.search(line)
+        if listed:
+            pending.append(listed.group(1))
+        elif licensed:
+            if chosen is None and any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(Path(name).stem, p) for p in pending):
+                chosen = licensed.group(1).strip()
+            pending = []
+    gpl = _GPL.search(text)
+    general = None
+    if gpl:
+        general = f"{'L' if gpl.group(1) else ''}GPL-{gpl.group(2)}{'+' if gpl.group(3) else ''}"
+    return chosen, general
+
+
 def licence_for(source: str, folder: Path, member: str) -> str:
     """The licence that the package's own copyright file gives this file (DEP-5: the last
     matching Files stanza wins), else the package's general licence."""
@@ -191,6 +218,8 @@ def licence_for(source: str, folder: Path, member: str) -> str:
             if any(fnmatch.fnmatch(tail, f) for f in files if f != "*" for tail in tails):
                 chosen = licence
         general = next((lic for files, lic in stanzas if "*" in files), stanzas[0][1] if stanzas else None)
+        if not stanzas:
+            chosen, general = _free_form_licence(copyright_file.read_text(errors="replace"), Path(member).name)
         return f"{chosen or general or 'see copyright file'} (per /usr/share/doc/{source}/copyright)"
     for readme in sorted(folder.rglob("README*")):  # wheels: the data folder's README names each image
         text = readme.read_text(errors="replace")
