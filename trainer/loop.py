@@ -99,6 +99,9 @@ class Trainer:
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.precision = resolve_precision(cfg.precision, ctx.device)
         on_gpu = ctx.device.type == "cuda"
+        if on_gpu:  # every step convolves the same shapes: let cuDNN time its algorithms once
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         self.batch_size = cfg.batch_size or (8 if on_gpu else 2)
         self.workers = cfg.workers if cfg.workers is not None else (4 if on_gpu else 0)
         torch.manual_seed(cfg.seed + ctx.rank)
