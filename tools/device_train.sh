@@ -10,8 +10,9 @@
 #   tools/device_train.sh watch MINUTES    follow it; leaves a snapshot of the model in $OUT
 #   tools/device_train.sh finish           stop it, export the model, bench and evaluate
 #
-# A detached trainer outlives the call only while the machine stays warm, so issue the next
-# call at once. One call can do it all: start && watch 7 && finish.
+# A detached trainer outlives the call only while the machine stays warm (30 s), so issue the
+# next call at once: `start && watch 8`, then `watch 8` as the budget allows, then `finish`
+# (stop, export, evaluate, bench: a few minutes).
 # TRAIN_ARGS replaces the options of a new run, SPEED_ARGS those given on resuming (a pack made
 # on a CPU carries its small batch); the tests use them for a tiny CPU run.
 set -euo pipefail
@@ -101,8 +102,8 @@ finish)
 print(format_table(json.load(open(sys.argv[1]))))' "$OUT/eval-$masks.json"
     done
     if [ -z "${SKIP_BENCH:-}" ]; then
-        "$PY" -m inpaint_studio bench --device all 2>/dev/null | tee "$OUT/bench-inference.txt"
-        "$PY" -m trainer bench --device all --batches 1 8 16 | tee "$OUT/bench-trainer.txt"
+        "$PY" -m inpaint_studio bench --device cuda 2>/dev/null | tee "$OUT/bench-inference.txt"
+        "$PY" -m trainer bench --device cuda --batches 1 8 16 | tee "$OUT/bench-trainer.txt"
     fi
     ;;
 *)
