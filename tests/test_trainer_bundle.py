@@ -62,7 +62,7 @@ def test_bundle_joins_parts_completes_the_card_and_becomes_the_default(tmp_path,
                                            "licences": {"CC-BY-SA-4.0": 1, "GPL-2+": 1}}
     assert sources["opencv-doc"]["train"] == 1 and card["training"]["data"]["photographs"] == 3
     assert [r["method"] for r in card["metrics"]["held_out"]["center"]["rows"]][0] == "this model"
-    assert "BSD-3-Clause (1 photos)" in card["licence"] and "share-alike" in card["licence"]
+    assert "BSD-3-Clause (1 photo)" in card["licence"] and "photos)" not in card["licence"]
 
 
 def test_broken_weights_are_refused_and_nothing_is_shipped(tmp_path, capsys):

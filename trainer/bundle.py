@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -70,8 +71,10 @@ def held_out(reports: list[dict]) -> dict:
 def licence_text(data: dict) -> str:
     licences = Counter()
     for source in data["sources"].values():
-        licences.update(source["licences"])
-    listed = "; ".join(f"{name} ({count} photos)" for name, count in licences.most_common())
+        for text, count in source["licences"].items():
+            name = re.sub(r"\s*\(per [^)]*\)$", "", text)  # where it was read is in the sources list
+            licences[name if len(name) <= 100 else name[:99] + "…"] += count
+    listed = "; ".join(f"{name} ({count} photo{'s' * (count != 1)})" for name, count in licences.most_common())
     return ("Weights trained from scratch by Inpaint Studio on openly licensed photographs. They are derived "
             f"from images under these terms: {listed}. Redistribute them only under terms compatible with "
             "every one of these (several are copyleft or share-alike); each file's licence and origin is in "
