@@ -77,6 +77,10 @@ def test_broken_weights_are_refused_and_nothing_is_shipped(tmp_path, capsys):
     assert trainer_main(["bundle", "--weights", str(info.weights_path), "--card", str(info.card_path),
                          "--corpus", str(tmp_path), "--out", str(models)]) == 2
     assert "no manifest.jsonl" in capsys.readouterr().err
+    (tmp_path / "other.json").write_text('{"not": "a card"}')
+    assert trainer_main(["bundle", "--weights", str(info.weights_path), "--card", str(tmp_path / "other.json"),
+                         "--corpus", str(tmp_path / "corpus"), "--out", str(models)]) == 2
+    assert "not a model card" in capsys.readouterr().err and list(models.iterdir()) == []
 
 
 def test_results_figure_shows_input_fill_telea_and_original(tmp_path, monkeypatch, capsys):

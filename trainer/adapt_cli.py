@@ -103,17 +103,11 @@ def cmd_adapt(args) -> int:
 
 
 def cmd_adapt_eval(args) -> int:
-    from inpaint_studio.engine.registry import RegistryError
-
     from .adapt import AdaptConfig
     from .adapt_eval import adapt_eval, format_table
 
-    try:
-        report = adapt_eval(args.model, args.data, args.steps, args.limit, args.size, tuple(args.masks),
-                            args.device, args.seed, AdaptConfig(size=args.crop, lr=args.lr),
-                            log=lambda line: print(line, file=sys.stderr, flush=True))
-    except (RegistryError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    report = adapt_eval(args.model, args.data, args.steps, args.limit, args.size, tuple(args.masks),
+                        args.device, args.seed, AdaptConfig(size=args.crop, lr=args.lr),
+                        log=lambda line: print(line, file=sys.stderr, flush=True))
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0

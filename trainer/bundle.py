@@ -87,6 +87,8 @@ def bundle(weights: list[str | Path], card: str | Path, corpus: str | Path, eval
     weights are checked by loading them into the network before anything is written."""
     out = Path(out)
     card_data = json.loads(Path(card).read_text())
+    if not isinstance(card_data, dict) or "architecture" not in card_data:
+        raise ValueError(f"{card}: not a model card (write one with `python -m trainer export`)")
     blob = b"".join(Path(p).read_bytes() for p in weights)
     data = corpus_summary(corpus)
     reports = [json.loads(Path(p).read_text()) for p in evaluations]
@@ -133,14 +135,8 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
-    import sys
-
-    try:
-        path = bundle(args.weights, args.card, args.corpus, args.eval, args.out, args.id, args.name,
-                      default=not args.no_default)
-    except (ValueError, OSError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    path = bundle(args.weights, args.card, args.corpus, args.eval, args.out, args.id, args.name,
+                  default=not args.no_default)
     card = json.loads(path.read_text())
     print(json.dumps({"card": str(path), "held_out": {k: v["beats_classical"]
                                                       for k, v in card["metrics"]["held_out"].items()}}))

@@ -108,13 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs one command; returns its exit status. Commands report their own errors as events;
-    the corpus recipe's failures (a missing tool, a failed download) end in one line."""
+    """Runs one command; returns its exit status. `fit` and `adapt` report their errors as events
+    too; every user-level failure (a bad folder, file, model or checkpoint, a failed download)
+    ends in one line and exit status 2."""
     from inpaint_studio.cli import run_command
+    from inpaint_studio.engine.registry import RegistryError
 
+    from .checkpoint import CheckpointError
     from .corpus import CorpusError
 
-    return run_command(build_parser(), argv, (CorpusError,))
+    return run_command(build_parser(), argv, (CorpusError, RegistryError, CheckpointError, ValueError, OSError))
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -165,44 +168,26 @@ def _fit_options(args) -> dict:
 
 
 def cmd_export(args) -> int:
-    from inpaint_studio.engine.registry import RegistryError
-
-    from .checkpoint import CheckpointError
     from .export import export_run
 
-    try:
-        info = export_run(args.run_dir, args.name, args.checkpoint)
-    except (RegistryError, CheckpointError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    info = export_run(args.run_dir, args.name, args.checkpoint)
     print(json.dumps({"model_id": info.id, "name": info.name, "weights": str(info.weights_path),
                       "card": str(info.card_path)}))
     return 0
 
 
 def cmd_pack(args) -> int:
-    from .checkpoint import CheckpointError
     from .pack import pack_run
 
-    try:
-        path = pack_run(args.run_dir, args.out, args.checkpoint)
-    except (CheckpointError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    path = pack_run(args.run_dir, args.out, args.checkpoint)
     print(json.dumps({"checkpoint": str(path), "size_bytes": path.stat().st_size}))
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from inpaint_studio.engine.registry import RegistryError
-
     from .evaluate import evaluate, format_table
 
-    try:
-        report = evaluate(args.model, args.data, args.masks, args.size, args.limit, args.device, args.seed)
-    except (RegistryError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    report = evaluate(args.model, args.data, args.masks, args.size, args.limit, args.device, args.seed)
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0
 

@@ -61,14 +61,5 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
-    import sys
-
-    from inpaint_studio.engine.registry import RegistryError
-
-    try:
-        path = results_figure(args.model, args.data, args.out, args.rows, args.size, args.seed, args.device)
-    except (RegistryError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(path)
+    print(results_figure(args.model, args.data, args.out, args.rows, args.size, args.seed, args.device))
     return 0
