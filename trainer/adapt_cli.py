@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
 from pathlib import Path
 
 
@@ -52,54 +51,36 @@ def register(sub) -> None:
 
 
 def cmd_adapt(args) -> int:
+    from .events import run_with_events
+
+    # bad input (unreadable image or mask, unknown model, ...: all ValueErrors) is exit 2
+    return run_with_events(args.events, lambda events: _adapt(args, events), (ValueError,))
+
+
+def _adapt(args, events) -> int:
     import torch
 
     from inpaint_studio import imaging
-    from inpaint_studio.engine.registry import RegistryError
     from inpaint_studio.paths import user_data_root
 
-    from .adapt import AdaptConfig, AdaptError, adapt_model
-    from .events import EventWriter
+    from .adapt import AdaptConfig, adapt_model
 
+    if args.steps < 1:
+        raise ValueError("--steps must be at least 1")
+    image = imaging.read_image(args.image).rgb
+    hole = imaging.read_mask(args.mask) != 0
+    if hole.shape != image.shape[:2]:
+        raise ValueError(f"the mask is {hole.shape[1]}x{hole.shape[0]} but the image is "
+                         f"{image.shape[1]}x{image.shape[0]}")
+    out_dir = Path(args.out_dir) if args.out_dir else user_data_root() / "adapted"
+    config = AdaptConfig(steps=args.steps, size=args.size, batch_size=args.batch_size, lr=args.lr,
+                         seed=args.seed, device=args.device)
     try:
-        events = EventWriter(path=args.events)
-    except OSError as exc:
-        print(f"error: cannot write events to {args.events}: {exc}", file=sys.stderr)
-        return 2
-
-    def bad_input(message: str) -> int:
-        events.emit("error", message=message)
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-
-    try:
-        if args.steps < 1:
-            return bad_input("--steps must be at least 1")
-        try:
-            image = imaging.read_image(args.image).rgb
-            hole = imaging.read_mask(args.mask) != 0
-        except imaging.ImageError as exc:
-            return bad_input(str(exc))
-        if hole.shape != image.shape[:2]:
-            return bad_input(f"the mask is {hole.shape[1]}x{hole.shape[0]} but the image is "
-                             f"{image.shape[1]}x{image.shape[0]}")
-        out_dir = Path(args.out_dir) if args.out_dir else user_data_root() / "adapted"
-        config = AdaptConfig(steps=args.steps, size=args.size, batch_size=args.batch_size, lr=args.lr,
-                             seed=args.seed, device=args.device)
-        try:
-            return adapt_model(args.model, image, hole, args.out_name, out_dir, config, events,
-                               image_name=Path(args.image).name)
-        except (RegistryError, AdaptError, ValueError) as exc:
-            return bad_input(str(exc))
-        except torch.OutOfMemoryError as exc:
-            events.emit("error", message=f"out of GPU memory while adapting ({exc}); use --device cpu")
-            return 1
-        except Exception as exc:  # a defect: the app still gets an event, the log the traceback
-            events.emit("error", message=f"internal error: {type(exc).__name__}: {exc}")
-            traceback.print_exc()
-            return 1
-    finally:
-        events.close()
+        return adapt_model(args.model, image, hole, args.out_name, out_dir, config, events,
+                           image_name=Path(args.image).name)
+    except torch.OutOfMemoryError as exc:
+        events.emit("error", message=f"out of GPU memory while adapting ({exc}); use --device cpu")
+        return 1
 
 
 def cmd_adapt_eval(args) -> int:

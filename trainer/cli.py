@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import sys
-import traceback
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,28 +122,13 @@ def main(argv: list[str] | None = None) -> int:
 # -- commands -------------------------------------------------------------------------------------
 def cmd_fit(args) -> int:
     from .checkpoint import CheckpointError
-    from .data import DataError
-    from .events import EventWriter
+    from .events import run_with_events
     from .loop import fit
 
-    is_main = int(os.environ.get("RANK", "0")) == 0
-    try:
-        events = EventWriter(path=args.events, enabled=is_main)
-    except OSError as exc:
-        print(f"error: cannot write events to {args.events}: {exc}", file=sys.stderr)
-        return 2
-    try:
-        return fit(_fit_options(args), args.resume, events)
-    except (DataError, ValueError, CheckpointError, OSError) as exc:  # bad input: nothing has started
-        events.emit("error", message=str(exc))
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # a defect: the app still gets an event, the log gets the traceback
-        events.emit("error", message=f"internal error: {type(exc).__name__}: {exc}")
-        traceback.print_exc()
-        return 1
-    finally:
-        events.close()
+    # bad input (a DataError is a ValueError) is reported before anything has started
+    return run_with_events(args.events, lambda events: fit(_fit_options(args), args.resume, events),
+                           (ValueError, CheckpointError, OSError),
+                           enabled=int(os.environ.get("RANK", "0")) == 0)
 
 
 def _fit_options(args) -> dict:

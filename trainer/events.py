@@ -74,3 +74,28 @@ def read_events(path: str | Path) -> list[dict]:
         except ValueError:
             continue
     return events
+
+
+def run_with_events(path: str | None, body, user_errors: tuple, enabled: bool = True) -> int:
+    """Run `body(events)` for a command whose every outcome is also an event (fit, adapt): bad
+    input (`user_errors`) -> an error event, one line on stderr, exit 2; a defect -> an error
+    event and the traceback on stderr, exit 1. The writer is closed in every case."""
+    import traceback
+
+    try:
+        events = EventWriter(path=path, enabled=enabled)
+    except OSError as exc:
+        print(f"error: cannot write events to {path}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return body(events)
+    except user_errors as exc:
+        events.emit("error", message=str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a defect: the app still gets an event, the log gets the traceback
+        events.emit("error", message=f"internal error: {type(exc).__name__}: {exc}")
+        traceback.print_exc()
+        return 1
+    finally:
+        events.close()
