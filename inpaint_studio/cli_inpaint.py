@@ -2,7 +2,7 @@
 
     python -m inpaint_studio inpaint --image IMG|DIR --mask MASK|DIR --output FILE|DIR
         [--model ID|telea|ns|patchmatch] [--device auto|cpu|cuda|mps] [--strategy crop|resize|original]
-        [--feather N] [--source MASK]
+        [--feather N] [--no-colour-adaptation] [--source MASK]
 
 One mask file serves every image; a mask folder pairs masks with images by file name stem
 (photo.jpg <- photo.png). Progress goes to stderr; a problem ends in one "error: ..." line and
@@ -50,6 +50,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                         "original: the whole image at its size")
     p.add_argument("--feather", type=_non_negative, default=0, metavar="N",
                    help="blend N px around each hole (default 0: only hole pixels change)")
+    p.add_argument("--no-colour-adaptation", dest="colour_adaptation", action="store_false",
+                   help="PEN-Net: paste the network's colours as they are (by default the fill is shifted "
+                        "smoothly so that it meets the photo around the hole)")
     p.add_argument("--resize-limit", type=_at_least_64, default=1024, metavar="PX",
                    help="long side for --strategy resize (default 1024)")
     p.add_argument("--source", type=Path, default=None, metavar="MASK",
@@ -122,6 +125,7 @@ def _run(args) -> int:
                 raise UsageError(f"{args.source}: source mask is {source.shape[1]}x{source.shape[0]} "
                                  f"but image {image_path.name} is {mask.shape[1]}x{mask.shape[0]}.")
             options = InpaintOptions(strategy=args.strategy, feather=args.feather,
+                                     colour_adaptation=args.colour_adaptation,
                                      resize_limit=args.resize_limit, source=source)
             result = engine.inpaint(loaded.rgb, mask, options,
                                     progress=lambda f, _msg, i=i, n=image_path.name: bar.update(i, f, n))

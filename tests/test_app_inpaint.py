@@ -174,10 +174,13 @@ def test_empty_mask_gives_a_hint(window):
     assert "Nothing to fill" in window.banner.text()
 
 
-def test_feather_band_and_strategy_reach_the_engine(window, qtbot):
+def test_feather_band_strategy_and_colour_matching_reach_the_engine(window, qtbot):
     hole = setup_doc(window)
     before, _ = window.document.flattened()
     window.inpaint_panel.feather.setValue(4)
+    assert window.inpaint_panel.colour_adaptation.isChecked()    # on by default
+    window.inpaint_panel.colour_adaptation.setChecked(False)
+    assert window.settings.colour_adaptation is False            # remembered
     window.inpaint_panel.strategy.setCurrentIndex(window.inpaint_panel.strategy.findData("resize"))
     seen = {}
     from inpaint_studio.engine import create_engine
@@ -197,6 +200,7 @@ def test_feather_band_and_strategy_reach_the_engine(window, qtbot):
     with qtbot.waitSignal(window.result_added, timeout=30_000):
         window.inpaint()
     assert seen["options"].feather == 4 and seen["options"].strategy == "resize"
+    assert seen["options"].colour_adaptation is False
     after, _ = window.document.flattened()
     far = np.ones_like(hole, bool)
     far[40 - 5:80 + 5, 60 - 5:100 + 5] = False            # hole + feather band + 1

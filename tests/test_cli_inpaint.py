@@ -180,3 +180,21 @@ def test_precision_choice_reaches_the_engine(work, capsys):
     assert {key[2] for key in engine_package._cache} == {"fp32", "bf16"}  # one cached engine per precision
     with pytest.raises(SystemExit):
         run("--image", work / "a.png", "--mask", work / "m.png", "--output", work / "x.png", "--precision", "fp8")
+
+
+def test_colour_adaptation_is_on_by_default_and_can_be_turned_off(work, capsys):
+    torch.manual_seed(0)
+    info = save_generator(PENNetGenerator(), "CLI colour model", {})
+    write_image(work / "a.png", photo())
+    write_mask(work / "m.png", hole())
+    errors = {}
+    for name, extra in (("adapted", []), ("raw", ["--no-colour-adaptation"])):
+        out = work / f"{name}.png"
+        assert run("--image", work / "a.png", "--mask", work / "m.png", "--output", out, "--model", info.id,
+                   "--device", "cpu", *extra) == 0, capsys.readouterr().err
+        result = read_image(out).rgb.astype(int)
+        keep = hole() == 0
+        np.testing.assert_array_equal(result[keep], photo()[keep])
+        errors[name] = np.abs(result - photo().astype(int))[~keep].mean()
+    # an untrained network's colours are far off; matched to the surroundings they are closer
+    assert errors["adapted"] < 0.8 * errors["raw"], errors

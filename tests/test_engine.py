@@ -9,7 +9,7 @@ from inpaint_studio.engine import (Cancelled, InpaintError, InpaintOptions, Navi
                                    clear_engine_cache, create_engine)
 from inpaint_studio.engine import device as devices
 from inpaint_studio.engine import pennet as pennet_module
-from inpaint_studio.engine.blend import band_weights, paste
+from inpaint_studio.engine.blend import adapt_colours, band_weights, paste
 from inpaint_studio.engine.regions import MODEL_MAX, batches, hole_groups, plan_crops
 from inpaint_studio.engine.registry import ModelRegistry, save_generator
 from inpaint_studio.network import PENNetGenerator
@@ -149,6 +149,26 @@ def test_feather_band_weights_and_paste():
     np.testing.assert_array_equal(paste(original, filled, hole, feather=0)[~hole], 0)
 
 
+def test_colour_adaptation_removes_a_smooth_tint_and_keeps_detail():
+    truth = photo(96, 128).astype(np.float32)
+    hole = box_mask(truth.shape, (30, 20, 90, 70)) > 0
+    yy, xx = np.mgrid[0:96, 0:128].astype(np.float32)
+    tint = np.stack([25 + 0.2 * xx, -15 + 0.1 * yy, 10 + 0 * xx], -1)
+    detail = np.where(hole, 12 * np.sin(xx / 2), 0)[..., None]   # drawn by the "model" in the hole
+    filled = truth - tint + detail
+    adapted = adapt_colours(filled, truth, ~hole)
+    assert adapted.dtype == np.float32 and adapted.shape == truth.shape
+    error = np.abs(adapted - detail - truth)[hole]
+    assert error.mean() < 1.5 and np.abs(tint).mean() > 15      # the tint is gone ...
+    kept = (adapted - truth)[hole].reshape(-1, 3) - (adapted - truth)[hole].reshape(-1, 3).mean(0)
+    assert np.corrcoef(kept[:, 0], detail[hole][:, 0])[0, 1] > 0.98   # ... the detail is not
+    np.testing.assert_allclose(adapted[~hole], truth[~hole], atol=1e-3)
+    np.testing.assert_array_equal(adapt_colours(filled, truth, np.zeros_like(hole)), filled)
+    one = np.zeros_like(hole)
+    one[0, 0] = True                                             # a single known pixel: its offset
+    np.testing.assert_allclose(adapt_colours(truth - 7, truth, one), truth, atol=1e-3)
+
+
 # -- regions and batching -------------------------------------------------------------------------
 def test_regions_merge_nearby_holes_and_partition_the_hole():
     hole = np.zeros((1500, 2000), bool)
@@ -210,12 +230,29 @@ def test_pennet_strategies_keep_everything_outside_the_hole(engine, strategy):
 def test_feather_changes_only_the_band(engine):
     img = photo(128, 128)
     mask = box_mask(img.shape, (40, 40, 80, 80))
-    plain = engine.inpaint(img, mask).image
-    soft = engine.inpaint(img, mask, InpaintOptions(feather=6)).image
+    plain = engine.inpaint(img, mask, InpaintOptions(colour_adaptation=False)).image
+    soft = engine.inpaint(img, mask, InpaintOptions(feather=6, colour_adaptation=False)).image
     assert_outside_unchanged(soft, img, mask, feather=6)
     band = (band_weights(mask > 0, 6) > 0) & (mask == 0)
     assert (soft[band] != img[band]).any()
     np.testing.assert_array_equal(soft[mask > 0], plain[mask > 0])
+
+
+def test_colour_adaptation_makes_a_tinted_fill_meet_the_photo(engine, monkeypatch):
+    img = photo(128, 128)
+    mask = box_mask(img.shape, (40, 30, 100, 90))
+    truth = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+    def tinted(x, m, **kw):    # knows the photo, but draws it 25 grey levels too dark
+        return truth - 0.2, None
+
+    monkeypatch.setattr(engine, "generator", tinted)
+    hole = mask > 0
+    for adapt, expected in ((False, 25.5), (True, 0.0)):
+        result = engine.inpaint(img, mask, InpaintOptions(strategy="original", colour_adaptation=adapt)).image
+        assert_outside_unchanged(result, img, mask)
+        error = img[hole].astype(float) - result[hole].astype(float)
+        assert abs(error.mean() - expected) < 1.0, adapt
 
 
 def test_tiny_image_and_huge_hole(engine):

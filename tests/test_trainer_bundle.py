@@ -22,8 +22,11 @@ def _corpus(root):
     return root
 
 
-def _report(masks, ours, telea, ns):
-    rows = [{"method": "model x", **ours}, {"method": "opencv telea", **telea}, {"method": "opencv ns", **ns}]
+def _report(masks, ours, telea, ns, raw=None):
+    rows = [{"method": "model x", **ours, "colour_adaptation": True}, {"method": "opencv telea", **telea},
+            {"method": "opencv ns", **ns}]
+    if raw:  # the network's colours as drawn: shown in the card, never what is compared
+        rows.insert(1, {"method": "model x, no colour adaptation", **raw, "colour_adaptation": False})
     return {"images": 1, "masks": masks, "size": 64, "seed": 0, "data": "val", "rows": [dict(r, seconds=0.1) for r in rows]}
 
 
@@ -38,7 +41,7 @@ def test_bundle_joins_parts_completes_the_card_and_becomes_the_default(tmp_path,
     reports = [tmp_path / "center.json", tmp_path / "free.json"]
     metric = lambda l1, psnr, ssim: {"l1": l1, "psnr": psnr, "ssim": ssim}  # noqa: E731
     reports[0].write_text(json.dumps(_report("center", metric(0.02, 23.0, 0.80), metric(0.03, 22.0, 0.79),
-                                             metric(0.03, 22.5, 0.81))))
+                                             metric(0.03, 22.5, 0.81), raw=metric(0.05, 20.0, 0.99))))
     reports[1].write_text(json.dumps(_report("free", metric(0.01, 29.0, 0.95), metric(0.009, 30.0, 0.94),
                                              metric(0.012, 28.0, 0.93))))
     models = tmp_path / "models"
@@ -61,7 +64,8 @@ def test_bundle_joins_parts_completes_the_card_and_becomes_the_default(tmp_path,
     assert sources["mate-backgrounds"] == {"version": "1.0", "train": 1, "val": 1,
                                            "licences": {"CC-BY-SA-4.0": 1, "GPL-2+": 1}}
     assert sources["opencv-doc"]["train"] == 1 and card["training"]["data"]["photographs"] == 3
-    assert [r["method"] for r in card["metrics"]["held_out"]["center"]["rows"]][0] == "this model"
+    assert [r["method"] for r in card["metrics"]["held_out"]["center"]["rows"]] == [
+        "this model", "this model, no colour adaptation", "opencv telea", "opencv ns"]
     assert "BSD-3-Clause (1 photo)" in card["licence"] and "photos)" not in card["licence"]
 
 

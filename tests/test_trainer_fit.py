@@ -138,7 +138,11 @@ def test_evaluate_compares_the_model_with_opencv(trained, monkeypatch, capsys):
     model_id = trained["events"][-1]["model_id"]
     report = evaluate(model_id, trained["data"], masks="center", size=64)
     assert report["images"] == 3  # the broken and truncated files are left out for every method
-    assert [r["method"] for r in report["rows"]] == [f"model {model_id}", "opencv telea", "opencv ns", "patchmatch"]
+    assert [r["method"] for r in report["rows"]] == [f"model {model_id}", f"model {model_id}, no colour adaptation",
+                                                     "opencv telea", "opencv ns", "patchmatch"]
+    adapted, raw = report["rows"][:2]
+    assert adapted["colour_adaptation"] is True and raw["colour_adaptation"] is False
+    assert adapted["l1"] != raw["l1"]  # the same network outputs, pasted two ways
     for row in report["rows"]:
         assert 0 <= row["l1"] < 0.5 and 0 < row["ssim"] <= 1 and np.isfinite(row["psnr"])
     assert cli.main(["evaluate", "--model", model_id, "--data", str(trained["data"]), "--size", "64",

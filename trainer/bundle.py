@@ -54,16 +54,18 @@ def held_out(reports: list[dict]) -> dict:
     result = {}
     for report in reports:
         model = [r for r in report["rows"] if r["method"].startswith("model")]
-        classical = [r for r in report["rows"] if not r["method"].startswith("model")]
-        if len(model) != 1 or not classical:
+        as_shipped = [r for r in model if r.get("colour_adaptation", True)]  # as the app pastes it
+        classical = [r for r in report["rows"] if r not in model]
+        if len(as_shipped) != 1 or not classical:
             raise ValueError(f"an evaluation of '{report.get('masks')}' masks needs one model row and the "
                              "classical rows (run `python -m trainer evaluate --model ID ... --json`)")
-        ours = model[0]
+        ours = as_shipped[0]
         beats = {m: all((ours[m] < r[m]) if low else (ours[m] > r[m]) for r in classical)
                  for m, low in LOWER_IS_BETTER.items()}
+        names = {id(ours): "this model"}
+        names.update({id(r): "this model, no colour adaptation" for r in model if r is not ours})
         result[report["masks"]] = {"images": report["images"], "size": report["size"], "data": report["data"],
-                                   "rows": [{**r, "method": "this model" if r is ours else r["method"]}
-                                            for r in report["rows"]],
+                                   "rows": [{**r, "method": names.get(id(r), r["method"])} for r in report["rows"]],
                                    "beats_classical": beats}
     return result
 

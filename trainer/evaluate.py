@@ -4,7 +4,8 @@ fixed, seeded masks.
 
 Images are centre crops at --size; each method's composite is rounded to 8 bits (what a user
 saves) before it is measured against the crop. The model runs on the whole crop through the
-network, as in validation; the classical methods run through the app's engines.
+network, as in validation, and is measured twice: as the app pastes it (colour adaptation on,
+the default) and as the network drew it. The classical methods run through the app's engines.
 """
 from __future__ import annotations
 
@@ -29,13 +30,17 @@ LABELS = {"telea": "opencv telea", "ns": "opencv ns", "patchmatch": "patchmatch"
 def evaluate(model_id: str | None, data: str | Path, masks: str = "center", size: int = 256,
              limit: int | None = None, device: str = "auto", seed: int = 0,
              classical: tuple[str, ...] = CLASSICAL) -> dict:
-    """{"images", "masks", "size", "rows": [{"method", "l1", "psnr", "ssim", "seconds"}]}."""
+    """{"images", "masks", "size", "rows": [{"method", "l1", "psnr", "ssim", "seconds"}]}; the model's
+    two rows also say "colour_adaptation": true / false."""
     crops = load_crops(data, size, limit)
     holes = fixed_masks(masks, len(crops), size, seed=seed)
     truth = np.stack(crops)
     rows = []
     if model_id:
-        rows.append(_measure(f"model {model_id}", run_model(model_id, crops, holes, device), truth))
+        outputs, seconds = model_outputs(model_id, crops, holes, device)
+        for adapt, label in ((True, f"model {model_id}"), (False, f"model {model_id}, no colour adaptation")):
+            row = _measure(label, (composites(outputs, crops, holes, adapt), seconds), truth)
+            rows.append({**row, "colour_adaptation": adapt})
     from inpaint_studio.engine import CLASSICAL as INSTALLED
     from inpaint_studio.engine import create_engine
 
@@ -65,17 +70,25 @@ def load_crops(data: str | Path, size: int, limit: int | None = None) -> list[np
 
 
 def format_table(report: dict) -> str:
+    width = max([32] + [len(r["method"]) + 2 for r in report["rows"]])
     lines = [f"{report['images']} images from {report['data']}, {report['size']}x{report['size']} centre crops, "
              f"'{report['masks']}' masks (seed {report['seed']}); composites, 8-bit, [0, 1] range",
-             f"{'method':<32}{'L1 (lower)':>12}{'PSNR dB':>10}{'SSIM':>8}{'s/image':>9}"]
+             f"{'method':<{width}}{'L1 (lower)':>12}{'PSNR dB':>10}{'SSIM':>8}{'s/image':>9}"]
     for r in report["rows"]:
-        lines.append(f"{r['method']:<32}{r['l1']:>12.4f}{r['psnr']:>10.2f}{r['ssim']:>8.4f}"
+        lines.append(f"{r['method']:<{width}}{r['l1']:>12.4f}{r['psnr']:>10.2f}{r['ssim']:>8.4f}"
                      f"{r['seconds'] / report['images']:>9.3f}")
     return "\n".join(lines)
 
 
-def run_model(model_id: str, crops, holes, device: str = "auto"):
-    """The model's composites (uint8 RGB) of crops with holes, and the seconds it took."""
+def run_model(model_id: str, crops, holes, device: str = "auto", colour_adaptation: bool = True):
+    """The model's composites (uint8 RGB) of crops with holes, as the app makes them, and the
+    seconds the network took."""
+    outputs, seconds = model_outputs(model_id, crops, holes, device)
+    return composites(outputs, crops, holes, colour_adaptation), seconds
+
+
+def model_outputs(model_id: str, crops, holes, device: str = "auto"):
+    """The network's whole outputs (float32 NxHxWx3 in [0, 255]) and the seconds they took."""
     from inpaint_studio.engine.registry import ModelRegistry, load_generator
 
     dev = resolve_device(device)
@@ -83,10 +96,21 @@ def run_model(model_id: str, crops, holes, device: str = "auto"):
     images = torch.stack([to_network(c) for c in crops])
     masks = torch.stack([to_tensor(m) for m in holes])
     start = time.perf_counter()
-    out = inpaint(generator, images, masks, dev)
+    out = inpaint(generator, images, masks, dev, raw=True)
     seconds = time.perf_counter() - start
-    results = ((out.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    return results, seconds
+    return ((out + 1) * 127.5).permute(0, 2, 3, 1).numpy(), seconds
+
+
+def composites(outputs, crops, holes, colour_adaptation: bool = True) -> np.ndarray:
+    """Hole pixels from the outputs, the rest from the crops, as the engine pastes them."""
+    from inpaint_studio.engine.blend import adapt_colours, paste
+
+    results = []
+    for output, crop, hole in zip(outputs, crops, holes):
+        hole = hole > 0
+        filled = adapt_colours(output, crop, ~hole) if colour_adaptation else output
+        results.append(paste(crop, filled, hole))
+    return np.stack(results)
 
 
 def _measure(method: str, produced, truth: np.ndarray) -> dict:

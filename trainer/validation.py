@@ -19,8 +19,9 @@ HOLE_TINT = np.array([1.0, 0.2, 0.8], np.float32)  # how the hole is shown in th
 
 @torch.no_grad()
 def inpaint(generator, image: torch.Tensor, mask: torch.Tensor, device: torch.device,
-            precision: str = "fp32", batch: int = 4) -> torch.Tensor:
-    """Composites (B,3,H,W) in [-1, 1] for image/mask batches on any device."""
+            precision: str = "fp32", batch: int = 4, raw: bool = False) -> torch.Tensor:
+    """Composites (B,3,H,W) in [-1, 1] for image/mask batches on any device (raw: the network's
+    whole output instead)."""
     was_training = generator.training
     generator.eval()
     results = []
@@ -29,7 +30,8 @@ def inpaint(generator, image: torch.Tensor, mask: torch.Tensor, device: torch.de
             img, m = image[s:s + batch].to(device), mask[s:s + batch].to(device)
             with autocast(device, precision):
                 output, _ = generator(generator_input(img, m), m, pyramid=False)
-            results.append(composite(output.float().clamp(-1, 1), img, m).cpu())
+            output = output.float().clamp(-1, 1)
+            results.append((output if raw else composite(output, img, m)).cpu())
     finally:
         generator.train(was_training)
     return torch.cat(results) if results else image.new_empty(0, *image.shape[1:])

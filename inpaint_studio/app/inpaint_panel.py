@@ -1,8 +1,8 @@
-"""Inpainting options (strategy, feather, device) and the running job's progress."""
+"""Inpainting options (strategy, feather, colour matching, device) and the running job's progress."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from .theme import icon
@@ -18,6 +18,7 @@ DEVICE_LABELS = {"auto": "Automatic", "cpu": "CPU", "cuda": "CUDA GPU", "mps": "
 class InpaintPanel(QWidget):
     strategy_changed = Signal(str)
     feather_changed = Signal(int)
+    colour_adaptation_changed = Signal(bool)
     device_changed = Signal(str)
     cancel_requested = Signal()
 
@@ -44,6 +45,13 @@ class InpaintPanel(QWidget):
         self.feather.setToolTip("Blend the fill into a band this wide around the hole (0 = hard edge).")
         self.feather.valueChanged.connect(self.feather_changed)
         form.addRow("Feather", self.feather)
+
+        self.colour_adaptation = QCheckBox("Match colours")
+        self.colour_adaptation.setToolTip(
+            "PEN-Net: shift the fill's colours smoothly so that it meets the photo around the hole, "
+            "with no visible edge (the band a feather would blend then already matches).")
+        self.colour_adaptation.toggled.connect(self.colour_adaptation_changed)
+        form.addRow("", self.colour_adaptation)
 
         self.device = QComboBox()
         for key in ["auto"] + [d for d in devices if d != "auto"]:

@@ -44,9 +44,11 @@ class InpaintActions:
         panel = self.inpaint_panel
         panel.set_choice(panel.strategy, self.settings.strategy)
         panel.feather.setValue(self.settings.feather)
+        panel.colour_adaptation.setChecked(self.settings.colour_adaptation)
         panel.set_choice(panel.device, self.device)
         panel.strategy_changed.connect(lambda v: setattr(self.settings, "strategy", v))
         panel.feather_changed.connect(lambda v: setattr(self.settings, "feather", v))
+        panel.colour_adaptation_changed.connect(lambda v: setattr(self.settings, "colour_adaptation", v))
         panel.device_changed.connect(self.set_device)
 
     def _build_inpaint_actions(self) -> None:
@@ -217,10 +219,11 @@ class InpaintActions:
         return job
 
     def inpaint_options(self) -> InpaintOptions:
-        """Options for the next job: strategy and feather from the panel, and the "source"
-        mask (copy-from region) when the document has a non-empty one. Features that need more
-        (e.g. return_flow for an attention view) extend this."""
-        options = InpaintOptions(strategy=self.settings.strategy, feather=self.settings.feather)
+        """Options for the next job: strategy, feather and colour matching from the panel, and the
+        "source" mask (copy-from region) when the document has a non-empty one. Features that need
+        more (e.g. return_flow for an attention view) extend this."""
+        options = InpaintOptions(strategy=self.settings.strategy, feather=self.settings.feather,
+                                 colour_adaptation=self.settings.colour_adaptation)
         source = self.document.masks.get("source")
         if source is not None and source.data.any():
             options.source = source.data.copy()

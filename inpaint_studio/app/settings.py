@@ -54,6 +54,8 @@ class AppSettings:
     device = property(lambda s: s._get("inpaint/device", "auto", str), lambda s, v: s._set("inpaint/device", v))
     strategy = property(lambda s: s._get("inpaint/strategy", "crop", str), lambda s, v: s._set("inpaint/strategy", v))
     feather = property(lambda s: s._get("inpaint/feather", 0, int), lambda s, v: s._set("inpaint/feather", int(v)))
+    colour_adaptation = property(lambda s: s._get("inpaint/colour_adaptation", True, bool),
+                                 lambda s, v: s._set("inpaint/colour_adaptation", bool(v)))
 
     # files
     last_dir = property(lambda s: s._get("files/last_dir", str(Path.home()), str), lambda s, v: s._set("files/last_dir", str(v)))

@@ -35,6 +35,7 @@ class Cancelled(InpaintError):
 class InpaintOptions:
     strategy: str = "crop"            # "crop" | "resize" | "original"
     feather: int = 0                  # px outside the hole blended smoothly into the result
+    colour_adaptation: bool = True    # PEN-Net: shift the fill's colours to meet the surroundings
     resize_limit: int = 1024          # long side for the "resize" strategy
     source: np.ndarray | None = None  # HxW, nonzero = attention may copy only from here (PEN-Net)
     return_flow: bool = False         # PEN-Net: return where each hole pixel was copied from

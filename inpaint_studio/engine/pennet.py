@@ -10,7 +10,7 @@ import torch
 
 from ..network import generator_input
 from .base import Engine, InpaintError, InpaintOptions, InpaintResult, check_cancel, report
-from .blend import paste_region
+from .blend import adapt_colours, paste_region
 from .device import (BYTES_PER_PIXEL, autocast, autocast_dtype, describe, free_memory, is_out_of_memory,
                      memory_available, model_pixels_budget, resolve_device)
 from .regions import MULTIPLE, Crop, batches, cut, flow_to_box, make_crop, plan_crops, uncut, whole_image_crop
@@ -101,6 +101,8 @@ class PENNetEngine(Engine):
                 outputs = self._run_batch(run, members, image, hole, source, options.return_flow)
                 for crop, (filled, box_flow, box_patch) in zip(members, outputs):
                     x0, y0, x1, y1 = crop.box
+                    if options.colour_adaptation:
+                        filled = adapt_colours(filled, image[y0:y1, x0:x1], ~hole[y0:y1, x0:x1])
                     paste_region(result, filled, crop.box, crop.owned, hole[y0:y1, x0:x1],
                                  options.feather, blended)
                     if flow is not None:
