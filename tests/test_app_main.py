@@ -42,9 +42,10 @@ def test_model_menu_lists_engines_and_takes_plugins(window, qtbot):
     assert menu.actions().index(hook) > 0                     # plug-ins survive a refresh
     window.set_engine(info.id)
     assert window.settings.engine_id == info.id
-    assert window.inpaint_panel.device.isEnabled()
+    assert window.inpaint_panel.device.isEnabled() and window.inpaint_panel.colour_adaptation.isEnabled()
     window.set_engine("telea")
     assert not window.inpaint_panel.device.isEnabled() and "no model" in window.device_label.text()
+    assert not window.inpaint_panel.colour_adaptation.isEnabled()
     assert any("PatchMatch" in t for t in [a.text() for a in menu.actions()])
 
 

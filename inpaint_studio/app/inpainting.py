@@ -159,7 +159,9 @@ class InpaintActions:
             action.setChecked(action.data() == self.engine_id)
         if remember and self.engine_id:
             self.settings.engine_id = self.engine_id
-        self.inpaint_panel.device.setEnabled(self.engine_kind() != CLASSICAL_KIND)
+        network = self.engine_kind() != CLASSICAL_KIND   # device and colour matching are PEN-Net's
+        self.inpaint_panel.device.setEnabled(network)
+        self.inpaint_panel.colour_adaptation.setEnabled(network)
         self._update_device_label()
         self._update_inpaint_enabled()
 
