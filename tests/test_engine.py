@@ -169,6 +169,18 @@ def test_colour_adaptation_removes_a_smooth_tint_and_keeps_detail():
     np.testing.assert_allclose(adapt_colours(truth - 7, truth, one), truth, atol=1e-3)
 
 
+
+def test_colour_adaptation_looks_only_around_the_hole():
+    truth = np.full((600, 900, 3), 100, np.float32)
+    hole = np.zeros((600, 900), bool)
+    hole[280:300, 440:470] = True                   # 30 px wide: the window reaches 64 px around it
+    filled = truth - 5
+    filled[:, :300] -= 60                           # far away, the network is much further off
+    adapted = adapt_colours(filled, truth, ~hole)
+    np.testing.assert_allclose(adapted[hole], 100, atol=1e-3)
+    np.testing.assert_array_equal(adapted[:, :300], filled[:, :300])
+
+
 # -- regions and batching -------------------------------------------------------------------------
 def test_regions_merge_nearby_holes_and_partition_the_hole():
     hole = np.zeros((1500, 2000), bool)

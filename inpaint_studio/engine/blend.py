@@ -59,15 +59,26 @@ def adapt_colours(filled: np.ndarray, original: np.ndarray, known: np.ndarray) -
     a tint or a brightness step, the hole shows a visible edge once it is pasted. The residual
     original - filled on `known` pixels is spread into the rest by push-pull interpolation (a
     pyramid of weighted averages, filled coarse to fine), so each hole pixel moves by a smooth
-    blend of the residuals nearest to it; detail drawn by the model is kept. float32 HxWx3 out;
-    unchanged when nothing is known.
+    blend of the residuals nearest to it; detail drawn by the model is kept. Only a window around
+    the hole, as wide again as the hole on each side (64 px at least), takes part, so a small hole
+    in a large photo costs little. float32 HxWx3 out; unchanged when nothing is known.
     """
-    filled = np.asarray(filled, dtype=np.float32)
+    filled = np.array(filled, dtype=np.float32)
     known = np.asarray(known, dtype=bool)
     if not known.any() or known.all():
-        return filled.copy()
+        return filled
+    ys, xs = np.nonzero(~known)
+    margin = max(64, int(ys.max() - ys.min()), int(xs.max() - xs.min()))
+    window = (slice(max(0, ys.min() - margin), ys.max() + 1 + margin),
+              slice(max(0, xs.min() - margin), xs.max() + 1 + margin))
+    filled[window] += _spread_residual(filled[window], np.asarray(original)[window], known[window])
+    return filled
+
+
+def _spread_residual(filled: np.ndarray, original: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Push-pull interpolation of original - filled from the known pixels over the whole window."""
     weight = known.astype(np.float32)
-    values = (np.asarray(original, dtype=np.float32) - filled) * weight[..., None]
+    values = (original.astype(np.float32) - filled) * weight[..., None]
     pyramid = [(values, weight)]
     while min(pyramid[-1][1].shape) > 2:
         values, weight = pyramid[-1]
@@ -80,7 +91,7 @@ def adapt_colours(filled: np.ndarray, original: np.ndarray, known: np.ndarray) -
         coarse = cv2.resize(estimate, (weight.shape[1], weight.shape[0]), interpolation=cv2.INTER_LINEAR)
         trust = np.clip(4.0 * weight, 0.0, 1.0)[..., None]  # a quarter known counts as fully known
         estimate = trust * own + (1.0 - trust) * coarse
-    return filled + estimate
+    return estimate
 
 
 def paste(original: np.ndarray, filled: np.ndarray, hole: np.ndarray, feather: int = 0) -> np.ndarray:
