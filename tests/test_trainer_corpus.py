@@ -15,6 +15,13 @@ def _photo(seed=0, size=(320, 300)):
     return Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
 
 
+def _copyright(root, package, text):
+    """A package's /usr/share/doc/PACKAGE/copyright under root, as apt-get download unpacks it."""
+    doc = root / "usr" / "share" / "doc" / package
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text(text)
+
+
 def test_filter_keeps_photographs_and_drops_art_icons_and_small_images():
     assert corpus.photo_verdict(_photo(), 256) == (True, "photograph")
     assert corpus.photo_verdict(_photo(size=(200, 150)), 256)[1].startswith("too small")
@@ -49,9 +56,8 @@ def test_near_duplicates_keep_the_largest_copy():
 
 
 def test_licence_comes_from_the_matching_dep5_stanza(tmp_path):
-    doc = tmp_path / "usr" / "share" / "doc" / "pkg"
-    doc.mkdir(parents=True)
-    (doc / "copyright").write_text(
+    _copyright(
+        tmp_path, "pkg",
         "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
         "Files: *\nCopyright: someone\nLicense: GPL-2+\n\n"
         "Files: backgrounds/photos/*\nCopyright: a photographer\nLicense: CC-BY-SA-4.0\n")
@@ -99,9 +105,8 @@ def test_compressed_copy_keeps_every_photo_smaller_and_readable(tmp_path, capsys
 
 
 def test_free_form_copyright_files_name_each_listed_image_and_the_general_gpl(tmp_path):
-    doc = tmp_path / "usr" / "share" / "doc" / "gnome-backgrounds"
-    doc.mkdir(parents=True)
-    (doc / "copyright").write_text(
+    _copyright(
+        tmp_path, "gnome-backgrounds",
         "Image Authors:\n\n - adwaita*\n - Chmiri.jpg:\n   Copyright 2011 Someone\n"
         "   Licensed under Creative Commons Attribution-ShareAlike 3.0 License.\n\n"
         " - Stones.jpg:\n   Licensed under Creative Commons Attribution 2.0 License.\n\nLicenses:\n\n"

@@ -62,10 +62,13 @@ def held_out(reports: list[dict]) -> dict:
         ours = as_shipped[0]
         beats = {m: all((ours[m] < r[m]) if low else (ours[m] > r[m]) for r in classical)
                  for m, low in LOWER_IS_BETTER.items()}
-        names = {id(ours): "this model"}
-        names.update({id(r): "this model, no colour adaptation" for r in model if r is not ours})
+        def shown(row):
+            if row in classical:
+                return row["method"]
+            return "this model" if row is ours else "this model, no colour adaptation"
+
         result[report["masks"]] = {"images": report["images"], "size": report["size"], "data": report["data"],
-                                   "rows": [{**r, "method": names.get(id(r), r["method"])} for r in report["rows"]],
+                                   "rows": [{**r, "method": shown(r)} for r in report["rows"]],
                                    "beats_classical": beats}
     return result
 

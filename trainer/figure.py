@@ -1,8 +1,9 @@
 """`python -m trainer figure`: a picture of results on held-out photos (for the README).
 
 One row per photo, columns: the input with its hole tinted, the model's fill (pasted as the app
-pastes it, colour adaptation on), OpenCV Telea's fill and the original. The first half of the rows use centred squares, the rest free-form
-strokes (seeded, as in `evaluate`); the photos are spread evenly over the folder.
+pastes it, colour adaptation on), OpenCV Telea's fill and the original. The first half of the
+rows use centred squares, the rest free-form strokes (seeded, as in `evaluate`); the photos are
+spread evenly over the folder.
 """
 from __future__ import annotations
 
