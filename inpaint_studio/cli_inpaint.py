@@ -108,7 +108,7 @@ def run(args) -> int:
 def _run(args) -> int:
     from .engine import InpaintOptions, create_engine
 
-    jobs = _pair(args.image, args.mask, args.output)
+    jobs = _pair(args.image, args.mask, args.output, args.source)
     engine_id, note = _choose_model(args.model)
     if note:
         _say(f"note: {note}")
@@ -149,8 +149,9 @@ def _run(args) -> int:
 
 
 # -- inputs ---------------------------------------------------------------------------------------
-def _pair(image: Path, mask: Path, output: Path) -> list[tuple[Path, Path, Path]]:
-    """-> [(image, mask, output)] after checking everything that can be checked before work."""
+def _pair(image: Path, mask: Path, output: Path, source: Path | None = None) -> list[tuple[Path, Path, Path]]:
+    """-> [(image, mask, output)] after checking everything that can be checked before work,
+    among it that no output is one of the inputs (image, mask, source)."""
     if not image.exists():
         raise UsageError(f"{image}: no such file or folder.")
     if not mask.exists():
@@ -161,6 +162,11 @@ def _pair(image: Path, mask: Path, output: Path) -> list[tuple[Path, Path, Path]
             raise UsageError(f"{image}: no images here (looked for {', '.join(SUPPORTED_SUFFIXES)}).")
         if output.exists() and not output.is_dir():
             raise UsageError(f"{output}: is a file; with a folder of images --output must be a folder.")
+        for kind, folder in (("images", image), ("masks", mask)):
+            if folder.is_dir() and _identity(output) == _identity(folder):
+                # results beside the inputs would be read as inputs by the next run
+                raise UsageError(f"{output}: this is the folder of the input {kind}; "
+                                 "write the results to another folder.")
         outputs = [output / p.name for p in images]
     else:
         images = [image]
@@ -168,9 +174,6 @@ def _pair(image: Path, mask: Path, output: Path) -> list[tuple[Path, Path, Path]
     for out in outputs:
         if out.suffix.lower() not in SUPPORTED_SUFFIXES:
             raise UsageError(f"{out}: unknown output type '{out.suffix}'; use one of {', '.join(SUPPORTED_SUFFIXES)}.")
-    for src, out in zip(images, outputs):
-        if out.exists() and out.resolve() == src.resolve():
-            raise UsageError(f"{out}: the output would overwrite the input image.")
     if mask.is_dir():
         by_stem = _by_stem(_images_in(mask))
         missing = [p.name for p in images if p.stem not in by_stem]
@@ -180,11 +183,36 @@ def _pair(image: Path, mask: Path, output: Path) -> list[tuple[Path, Path, Path]
         masks = [by_stem[p.stem] for p in images]
     else:
         masks = [mask] * len(images)
+    _refuse_overwriting_inputs(outputs, images, masks, source)
     if image.is_dir():
         output.mkdir(parents=True, exist_ok=True)
     elif not outputs[0].parent.is_dir():
         raise UsageError(f"{outputs[0]}: the folder {outputs[0].parent} does not exist.")
     return list(zip(images, masks, outputs))
+
+
+def _refuse_overwriting_inputs(outputs, images, masks, source) -> None:
+    """No output may be an input file: paths are compared after resolving links and '..', and
+    hard links by inode, so `--output mask.png` or `--output masks/` can never eat a mask."""
+    inputs = {}
+    for kind, paths in (("image", images), ("mask", masks), ("source mask", [source] if source else [])):
+        for p in paths:
+            inputs.setdefault(_identity(p), (kind, p))
+    for out in outputs:
+        hit = inputs.get(_identity(out))
+        if hit is not None:
+            kind, path = hit
+            raise UsageError(f"{out}: the output would overwrite the input {kind} {path}; "
+                             "choose another output file or folder.")
+
+
+def _identity(path: Path):
+    """A key equal for two names of one file: (device, inode) when it exists, else its real path."""
+    try:
+        st = path.stat()
+        return ("inode", st.st_dev, st.st_ino)
+    except OSError:
+        return ("path", os.path.realpath(path))
 
 
 def _images_in(folder: Path) -> list[Path]:

@@ -198,3 +198,38 @@ def test_colour_adaptation_is_on_by_default_and_can_be_turned_off(work, capsys):
         errors[name] = np.abs(result - photo().astype(int))[~keep].mean()
     # an untrained network's colours are far off; matched to the surroundings they are closer
     assert errors["adapted"] < 0.8 * errors["raw"], errors
+
+
+@pytest.mark.parametrize("case", ["mask file", "mask through ..", "mask symlink", "mask hard link",
+                                  "source file", "mask folder", "image folder"])
+def test_an_output_that_is_an_input_is_refused_and_nothing_is_written(work, capsys, case):
+    write_image(work / "a.png", photo())
+    write_mask(work / "m.png", hole())
+    (work / "in").mkdir()
+    (work / "masks").mkdir()
+    write_image(work / "in" / "a.png", photo())
+    write_mask(work / "masks" / "a.png", hole())
+    image, mask, output, extra = work / "a.png", work / "m.png", None, []
+    if case == "mask file":
+        output = work / "m.png"
+    elif case == "mask through ..":
+        output = work / "in" / ".." / "m.png"
+    elif case == "mask symlink":
+        (work / "link.png").symlink_to(work / "m.png")
+        output = work / "link.png"
+    elif case == "mask hard link":
+        os.link(work / "m.png", work / "hard.png")
+        output = work / "hard.png"
+    elif case == "source file":
+        write_mask(work / "src.png", 255 - hole())
+        output, extra = work / "src.png", ["--source", work / "src.png"]
+    elif case == "mask folder":
+        image, mask, output = work / "in", work / "masks", work / "masks"
+    elif case == "image folder":
+        image, mask, output = work / "in", work / "masks", work / "in"
+    before = {p: p.read_bytes() for p in work.rglob("*.png") if p.is_file()}
+    assert run("--image", image, "--mask", mask, "--output", output, "--model", "telea", *extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {output}")
+    assert "overwrite the input" in err[0] or "folder of the input" in err[0]
+    assert {p: p.read_bytes() for p in work.rglob("*.png") if p.is_file()} == before
