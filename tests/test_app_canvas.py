@@ -5,7 +5,7 @@ from PySide6.QtTest import QTest
 
 from test_app_support import click, drag, photo, view_point, window  # noqa: F401 (fixture)
 
-from inpaint_studio.app.document import Document
+from inpaint_studio.app.editor.document import Document
 
 
 def open_photo(window, w=160, h=120):
@@ -218,7 +218,7 @@ def test_result_waits_for_a_brush_stroke_in_progress(window, qtbot):
 
 def test_painting_repaints_only_the_dirty_rectangle(window, qtbot, monkeypatch):
     """On a large photo a stroke touches and redraws a brush-sized area, not the image."""
-    from inpaint_studio.app import canvas as canvas_module
+    from inpaint_studio.app.editor import canvas as canvas_module
 
     open_photo(window, 3000, 2000)
     window.canvas.set_zoom(1.0)

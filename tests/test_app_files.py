@@ -229,7 +229,7 @@ def test_slow_save_keeps_repainting_and_blocks_edits(window, photo_path, tmp_pat
     import time
     from PySide6.QtCore import QTimer
 
-    from inpaint_studio.app import files
+    from inpaint_studio.app.editor import files
     window.open_path(photo_path)
     paint_rect(window, 10, 10, 50, 50)
     real = files.write_ora

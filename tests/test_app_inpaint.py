@@ -8,7 +8,7 @@ from PySide6.QtCore import QElapsedTimer, QTimer
 
 from test_app_support import drag, photo, window  # noqa: F401 (fixture)
 
-from inpaint_studio.app.document import Document
+from inpaint_studio.app.editor.document import Document
 from inpaint_studio.engine import InpaintError, InpaintResult
 
 

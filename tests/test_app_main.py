@@ -5,7 +5,7 @@ from PySide6.QtWidgets import QApplication
 from test_app_support import answer_each_with_escape, photo_path, window  # noqa: F401 (fixtures)
 
 from inpaint_studio.app import main
-from inpaint_studio.app.main_window import MainWindow
+from inpaint_studio.app.editor.main_window import MainWindow
 
 
 def test_main_opens_the_command_line_image(qtbot, photo_path, monkeypatch):
@@ -51,7 +51,7 @@ def test_model_menu_lists_engines_and_takes_plugins(window, qtbot):
 
 def test_real_prompter_dialogs_open_and_close(window, tmp_path):
     """Each modal question of the real Prompter opens and backs out cleanly (Escape)."""
-    from inpaint_studio.app.dialogs import Prompter
+    from inpaint_studio.app.ui.dialogs import Prompter
 
     prompter = Prompter(window)
     opened, answers = answer_each_with_escape([
@@ -73,8 +73,8 @@ def test_plug_in_tool_paints_its_own_mask_and_close_guard(window):
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
 
-    from inpaint_studio.app.document import Document
-    from inpaint_studio.app.mask_tools import RectTool
+    from inpaint_studio.app.editor.document import Document
+    from inpaint_studio.app.editor.mask_tools import RectTool
     from test_app_support import drag, photo
 
     class SourceRect(RectTool):

@@ -7,8 +7,8 @@ from safetensors.torch import save_file
 
 from test_app_support import window  # noqa: F401 (fixture)
 
-from inpaint_studio.app import model_manager
-from inpaint_studio.app.model_manager import ModelManagerDialog, card_rows
+from inpaint_studio.app.training import model_manager
+from inpaint_studio.app.training.model_manager import ModelManagerDialog, card_rows
 from inpaint_studio.engine.registry import ModelRegistry, save_generator
 from inpaint_studio.network import PENNetGenerator
 from inpaint_studio.paths import user_models_dir

@@ -12,10 +12,10 @@ from PySide6.QtCore import Qt
 
 from test_app_support import make_window, photo, window  # noqa: F401 (fixture)
 
-from inpaint_studio.app import training_job, training_speed
-from inpaint_studio.app.document import Document
-from inpaint_studio.app.layers import HOLE
-from inpaint_studio.app.training_runs import RunFolder, list_runs
+from inpaint_studio.app.training import job as training_job, speed as training_speed
+from inpaint_studio.app.editor.document import Document
+from inpaint_studio.app.document.layers import HOLE
+from inpaint_studio.app.training.runs import RunFolder, list_runs
 from inpaint_studio.engine.registry import ModelRegistry, save_generator
 from inpaint_studio.network import PENNetGenerator
 from inpaint_studio.paths import runs_dir

@@ -16,11 +16,11 @@ from PySide6.QtWidgets import QApplication
 
 from test_app_support import answer_each_with_escape, make_window, window  # noqa: F401 (fixture)
 
-from inpaint_studio.app import training_speed
-from inpaint_studio.app.curves import CurvePlot, nice_ticks
-from inpaint_studio.app.folder_scan import FolderScanner
-from inpaint_studio.app.training_job import LAUNCHER, fit_args
-from inpaint_studio.app.training_runs import EventTail, RunFolder, describe_exit, list_runs, stderr_tail, write_json
+from inpaint_studio.app.training import speed as training_speed
+from inpaint_studio.app.training.curves import CurvePlot, nice_ticks
+from inpaint_studio.app.training.folder_scan import FolderScanner
+from inpaint_studio.app.training.job import LAUNCHER, fit_args
+from inpaint_studio.app.training.runs import EventTail, RunFolder, describe_exit, list_runs, stderr_tail, write_json
 from inpaint_studio.paths import runs_dir
 
 
@@ -191,7 +191,7 @@ def test_fit_arguments_follow_the_form(tmp_path):
 
 
 def test_new_prompter_questions_open_and_back_out(window, tmp_path):
-    from inpaint_studio.app.dialogs import Prompter
+    from inpaint_studio.app.ui.dialogs import Prompter
 
     prompter = Prompter(window)
     opened, answers = answer_each_with_escape([

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trainer import corpus
+from trainer.release import corpus
 from trainer.cli import main as trainer_main
 
 

@@ -14,15 +14,15 @@ from inpaint_studio.engine import create_engine
 from inpaint_studio.engine.registry import ModelRegistry, load_generator
 from inpaint_studio.network import PatchDiscriminator, PENNetGenerator
 from test_trainer_support import fit_args, make_folder, photo
-from trainer import checkpoint as ckpt
+from trainer.fit import checkpoint as ckpt
 from trainer import cli
-from trainer.data import to_network
+from trainer.fit.data import to_network
 from trainer.evaluate import evaluate, format_table
 from trainer.events import read_events
-from trainer.loop import Trainer, prepare_config
-from trainer.losses import LossWeights
-from trainer.masks import fixed_masks, to_tensor
-from trainer.step import TrainStep, place, resolve_precision
+from trainer.fit.loop import Trainer, prepare_config
+from trainer.fit.losses import LossWeights
+from trainer.fit.masks import fixed_masks, to_tensor
+from trainer.fit.step import TrainStep, place, resolve_precision
 
 
 def test_reconstruction_loss_falls_when_overfitting_two_images():

@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from test_trainer_support import make_folder, photo
-from trainer import checkpoint as ckpt
-from trainer.config import build_config
-from trainer.data import (DataError, SampleStream, TrainImages, ValImages, holdout, random_crop,
+from trainer.fit import checkpoint as ckpt
+from trainer.fit.config import build_config
+from trainer.fit.data import (DataError, SampleStream, TrainImages, ValImages, holdout, random_crop,
                           scan_folder)
 from trainer.events import EventWriter, read_events
-from trainer.losses import LossWeights, discriminator_hinge, generator_losses, masked_l1, pyramid_l1
-from trainer.masks import EVAL_MASK_KINDS, MaskGenerator, fixed_masks, to_tensor
-from trainer.metrics import l1, psnr, ssim
+from trainer.fit.losses import LossWeights, discriminator_hinge, generator_losses, masked_l1, pyramid_l1
+from trainer.fit.masks import EVAL_MASK_KINDS, MaskGenerator, fixed_masks, to_tensor
+from trainer.fit.metrics import l1, psnr, ssim
 
 
 # -- masks ------------------------------------------------------------------------------------------
@@ -335,7 +335,7 @@ def test_validation_images_are_fixed(tmp_path):
 
 
 def test_auto_precision_uses_bf16_on_cpus_that_have_it(monkeypatch):
-    from trainer import step
+    from trainer.fit import step
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(step, "cpu_has_native_bf16", lambda: True)

@@ -99,8 +99,8 @@ def _shoot(args, width, height) -> int:
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
-    from inpaint_studio.app.main_window import MainWindow
-    from inpaint_studio.app.theme import apply_dark_theme
+    from inpaint_studio.app.editor.main_window import MainWindow
+    from inpaint_studio.app.ui.theme import apply_dark_theme
     from inpaint_studio.imaging import write_image
 
     app = QApplication.instance() or QApplication(["inpaint-studio"])

@@ -14,9 +14,9 @@ import torch
 
 from inpaint_studio.network import PatchDiscriminator, PENNetGenerator
 
-from .losses import LossWeights
-from .masks import fixed_masks, to_tensor
-from .step import TrainStep, place, resolve_precision
+from .fit.losses import LossWeights
+from .fit.masks import fixed_masks, to_tensor
+from .fit.step import TrainStep, place, resolve_precision
 
 
 def measure(device: torch.device, attention: str, batch: int, size: int, steps: int, warmup: int,

@@ -14,9 +14,9 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import corpus
-    from .masks import EVAL_MASK_KINDS, MASK_KINDS
-    from .step import PRECISIONS
+    from .release import corpus
+    from .fit.masks import EVAL_MASK_KINDS, MASK_KINDS
+    from .fit.step import PRECISIONS
 
     parser = argparse.ArgumentParser(prog="python -m trainer",
                                      description="Train, fine-tune, export and evaluate PEN-Net models.")
@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     pack.set_defaults(func=cmd_pack)
 
     corpus.register(sub)
-    from . import adapt_cli, bundle, figure
+    from .learn_photo import cli as adapt_cli
+    from .release import bundle, figure
 
     bundle.register(sub)
     figure.register(sub)
@@ -113,17 +114,17 @@ def main(argv: list[str] | None = None) -> int:
     from inpaint_studio.cli import run_command
     from inpaint_studio.engine.registry import RegistryError
 
-    from .checkpoint import CheckpointError
-    from .corpus import CorpusError
+    from .fit.checkpoint import CheckpointError
+    from .release.corpus import CorpusError
 
     return run_command(build_parser(), argv, (CorpusError, RegistryError, CheckpointError, ValueError, OSError))
 
 
 # -- commands -------------------------------------------------------------------------------------
 def cmd_fit(args) -> int:
-    from .checkpoint import CheckpointError
+    from .fit.checkpoint import CheckpointError
     from .events import run_with_events
-    from .loop import fit
+    from .fit.loop import fit
 
     # bad input (a DataError is a ValueError) is reported before anything has started
     return run_with_events(args.events, lambda events: fit(_fit_options(args), args.resume, events),
@@ -152,7 +153,7 @@ def _fit_options(args) -> dict:
 
 
 def cmd_export(args) -> int:
-    from .export import export_run
+    from .fit.export import export_run
 
     info = export_run(args.run_dir, args.name, args.checkpoint)
     print(json.dumps({"model_id": info.id, "name": info.name, "weights": str(info.weights_path),
@@ -161,7 +162,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_pack(args) -> int:
-    from .pack import pack_run
+    from .release.pack import pack_run
 
     path = pack_run(args.run_dir, args.out, args.checkpoint)
     print(json.dumps({"checkpoint": str(path), "size_bytes": path.stat().st_size}))

@@ -17,11 +17,11 @@ import torch
 
 from inpaint_studio import imaging
 
-from .data import center_crop, load_rgb, scan_folder, to_network
-from .distributed import resolve_device
-from .masks import fixed_masks, to_tensor
-from .metrics import image_metrics
-from .validation import inpaint
+from .fit.data import center_crop, load_rgb, scan_folder, to_network
+from .fit.distributed import resolve_device
+from .fit.masks import fixed_masks, to_tensor
+from .fit.metrics import image_metrics
+from .fit.validation import inpaint
 
 CLASSICAL = ("telea", "ns", "patchmatch")  # those installed take part
 LABELS = {"telea": "opencv telea", "ns": "opencv ns", "patchmatch": "patchmatch"}

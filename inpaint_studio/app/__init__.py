@@ -11,13 +11,13 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from .theme import apply_dark_theme
+    from .ui.theme import apply_dark_theme
 
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("Inpaint Studio")
     app.setOrganizationName("InpaintStudio")
     apply_dark_theme(app)
-    from .main_window import MainWindow
+    from .editor.main_window import MainWindow
 
     window = MainWindow()
     window.show()
