@@ -103,8 +103,8 @@ def test_finetune_through_the_dialog_adds_a_model_that_inpaints(window, qtbot, t
     assert window.engine_combo.findData(model_id) >= 0                 # in the picker at once
     assert "My Garden" in window.banner.text()
     card = ModelRegistry().get(model_id).card
-    assert card["training"]["iterations"] == 6 and card["training"]["base"] == base_model.id
-    assert card["licence"] == "test weights"
+    assert card.training.iterations == 6 and card.training.base == base_model.id
+    assert card.licence == "test weights" and card.training.config["batch_size"] >= 1
     assert training_speed.seconds_per_sample(window.settings, "cpu")[1]  # the pace was measured
 
     assert view.use_button.isVisible()

@@ -146,6 +146,20 @@ def test_time_estimate_uses_a_default_then_the_measured_pace(window):
     assert "≈ 28 s on the CPU (from earlier runs" in form.estimate_label.text()
 
 
+def test_form_defaults_come_from_the_training_contract(window):
+    from inpaint_studio.contracts.training import (DEFAULT, FINETUNE, FORM_ITERATIONS, MASK_KINDS, SCRATCH,
+                                                   batch_size_for)
+
+    form = window.training.show_dialog().form
+    values = form.values()
+    assert values["iterations"] == FORM_ITERATIONS and values["size"] == DEFAULT.size
+    assert values["batch_size"] == batch_size_for(form.device_kind) and values["masks"] == DEFAULT.masks
+    assert values["checkpoint_every"] == DEFAULT.checkpoint_every and values["val_every"] == FINETUNE["val_every"]
+    assert {form.masks_combo.itemData(i) for i in range(form.masks_combo.count())} == set(MASK_KINDS)
+    form.base_combo.setCurrentIndex(form.base_combo.findData(None))         # from scratch
+    assert float(form.values()["lr"]) == SCRATCH["lr"]
+
+
 def test_curve_plot_points_ticks_legend_and_hover(qtbot):
     plot = CurvePlot("Losses")
     plot.add_series("a", "hole")

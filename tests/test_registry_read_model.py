@@ -14,7 +14,7 @@ def test_read_model_from_a_session_folder(tmp_path):
                            directory=tmp_path / "session", dtype=torch.float32)
     info = read_model(saved.card_path)
     assert (info.id, info.name, info.bundled) == (saved.id, "Session model", False)
-    assert info.weights_path == saved.weights_path and info.card["temporary"] is True
+    assert info.weights_path == saved.weights_path and info.card.temporary is True
     assert ModelRegistry().models() == []                    # not listed
     assert isinstance(load_generator(info), PENNetGenerator)
 

@@ -9,7 +9,7 @@ from inpaint_studio.imaging import write_image, write_mask
 from inpaint_studio.network import PENNetGenerator
 from trainer.learn_photo.learn import AdaptConfig, Adapter, PhotoSamples, crop_size
 from trainer.cli import main as trainer_main
-from trainer.events import read_events
+from inpaint_studio.contracts.events import read_events
 
 
 def photo(h=128, w=128, seed=0):
@@ -116,8 +116,8 @@ def test_adapt_command_saves_a_model_outside_the_list(base_state, tmp_path, user
     assert done["status"] == "completed" and done["iteration"] == 2
     info = read_model(done["card_path"])
     assert info.card_path.parent == session and info.name == "Base adapted"
-    assert info.card["training"]["adapted_from"] == base.id and info.card["temporary"] is True
-    assert info.card["licence"] == "test licence"
+    assert info.card.training.adapted_from == base.id and info.card.temporary is True
+    assert info.card.licence == "test licence"
     assert [m.id for m in ModelRegistry().models()] == [base.id]     # the list is not cluttered
     adapted = load_generator(info)
     assert any(not torch.equal(a, b) for a, b in zip(adapted.state_dict().values(),

@@ -7,7 +7,8 @@ import torch
 from test_trainer_support import fit_args, make_folder, start_trainer, wait_for_event
 from trainer.fit import checkpoint as ckpt
 from trainer import cli
-from trainer.events import EventWriter, read_events
+from inpaint_studio.contracts.events import read_events
+from trainer.events import EventWriter
 from trainer.fit.loop import Trainer, prepare_config
 
 

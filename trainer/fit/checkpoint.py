@@ -18,8 +18,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as serialize
 
+from inpaint_studio.contracts.runs import CHECKPOINT_PREFIX, CHECKPOINT_SUFFIX
+
 FORMAT = "inpaint-studio-checkpoint/1"
-_NAME = re.compile(r"^ckpt-(\d{9})\.safetensors$")
+_NAME = re.compile(rf"^{re.escape(CHECKPOINT_PREFIX)}(\d{{9}}){re.escape(CHECKPOINT_SUFFIX)}$")
 
 
 class CheckpointError(RuntimeError):
@@ -27,7 +29,7 @@ class CheckpointError(RuntimeError):
 
 
 def checkpoint_path(directory: Path, iteration: int) -> Path:
-    return Path(directory) / f"ckpt-{iteration:09d}.safetensors"
+    return Path(directory) / f"{CHECKPOINT_PREFIX}{iteration:09d}{CHECKPOINT_SUFFIX}"
 
 
 def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:

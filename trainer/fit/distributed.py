@@ -9,6 +9,8 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from inpaint_studio.engine.device import TRAINING, resolve_device
+
 
 @dataclass
 class Context:
@@ -26,22 +28,12 @@ class Context:
         return self.rank == 0
 
 
-def resolve_device(choice: str = "auto", local_rank: int = 0) -> torch.device:
-    if choice not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"--device must be auto, cpu or cuda, not {choice!r}")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA GPU is available here (use --device cpu)")
-    if choice == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda", local_rank % torch.cuda.device_count())
-
-
 def setup(device_choice: str = "auto") -> Context:
     """Reads torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK) and joins the process group."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(device_choice, local_rank)
+    device = resolve_device(device_choice, TRAINING, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if world > 1 and not dist.is_initialized():

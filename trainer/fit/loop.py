@@ -23,6 +23,9 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from inpaint_studio.contracts.runs import CHECKPOINTS_DIR, RUN_FILE, SAMPLES_DIR, STOP_FILE
+from inpaint_studio.contracts.training import batch_size_for, resolved_record, saved_settings, workers_for
+from inpaint_studio.engine.device import TRAINING, resolve_precision
 from inpaint_studio.network import PatchDiscriminator, PENNetGenerator
 
 from . import distributed
@@ -31,11 +34,9 @@ from .checkpoint import (CheckpointError, latest_checkpoint, list_checkpoints, r
 from .config import TrainConfig, build_config
 from .data import SampleStream, TrainImages, ValImages, collate, holdout, scan_folder
 from ..events import EventWriter
-from .step import TrainStep, place, resolve_precision
+from .step import TrainStep, place
 from .validation import validate
 
-RUN_FILE = "run.json"
-STOP_FILE = "STOP"  # created in the run folder, it stops the run like SIGTERM (for Windows)
 PROGRESS_SECONDS = 5.0  # a progress event at least this often, however slow the iterations
 _STOP, _FAIL = 1, 2  # flags shared across ranks each step (the larger wins)
 
@@ -57,8 +58,8 @@ def prepare_config(given: dict, resume: bool) -> TrainConfig:
         if not run_file.is_file():
             raise ValueError(f"{out}: not a training run folder (no {RUN_FILE}); nothing to resume")
         saved = json.loads(run_file.read_text(encoding="utf-8"))["config"]
-        return build_config(given, saved)
-    if out and list_checkpoints(Path(out) / "checkpoints"):
+        return build_config(given, saved_settings(saved))
+    if out and list_checkpoints(Path(out) / CHECKPOINTS_DIR):
         raise ValueError(f"{out} already holds a training run: use --resume to continue it, "
                          "or choose another --out folder")
     if not given.get("data"):
@@ -96,14 +97,14 @@ class Trainer:
         if not ctx.is_main:
             self.events = EventWriter(enabled=False)
         self.run_dir = Path(cfg.out)
-        self.ckpt_dir = self.run_dir / "checkpoints"
-        self.precision = resolve_precision(cfg.precision, ctx.device)
+        self.ckpt_dir = self.run_dir / CHECKPOINTS_DIR
+        self.precision = resolve_precision(cfg.precision, ctx.device, TRAINING)
         on_gpu = ctx.device.type == "cuda"
         if on_gpu:  # every step convolves the same shapes: let cuDNN time its algorithms once
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        self.batch_size = cfg.batch_size or (8 if on_gpu else 2)
-        self.workers = cfg.workers if cfg.workers is not None else (4 if on_gpu else 0)
+        self.batch_size = cfg.batch_size or batch_size_for(ctx.device.type)
+        self.workers = cfg.workers if cfg.workers is not None else workers_for(ctx.device.type)
         torch.manual_seed(cfg.seed + ctx.rank)
         random.seed(cfg.seed + ctx.rank)
 
@@ -156,12 +157,12 @@ class Trainer:
 
             info = ModelRegistry().get(cfg.base)
             arch = info.architecture
-            if arch["affinity"] != cfg.affinity:
-                self._log(f"using the base model's affinity '{arch['affinity']}'")
-                cfg.affinity = arch["affinity"]
-            cnum = int(arch.get("cnum", 32))
+            if arch.affinity != cfg.affinity:
+                self._log(f"using the base model's affinity '{arch.affinity}'")
+                cfg.affinity = arch.affinity
+            cnum = arch.cnum
             base_state = load_generator(info).state_dict()
-            self.base_info = {"id": info.id, "name": info.name, "licence": info.card.get("licence")}
+            self.base_info = {"id": info.id, "name": info.name, "licence": info.card.licence}
         self.generator = PENNetGenerator(attention=cfg.attention, affinity=cfg.affinity, cnum=cnum)
         self.discriminator = PatchDiscriminator()
         if saved:
@@ -224,7 +225,7 @@ class Trainer:
         total, it = cfg.iterations, self.start_iteration
         started = time.time()
         ev.emit("start", run_dir=self.run_dir.resolve(), iteration=it, total=total,
-                resumed_from=self.resumed_from, config=cfg.to_dict(), data=self.data_summary,
+                resumed_from=self.resumed_from, config=self.config_record(), data=self.data_summary,
                 device=str(ctx.device), precision=self.precision, world_size=ctx.world,
                 batch_size=self.batch_size, hardware=self.hardware(), base=self.base_info,
                 parameters={"generator": _count(self.generator), "discriminator": _count(self.discriminator)})
@@ -333,7 +334,7 @@ class Trainer:
             return
         t0 = time.perf_counter()
         metrics, path = validate(distributed.unwrap(self.step.generator), self.val_set, self.ctx.device,
-                                 self.precision, it, self.run_dir / "samples")
+                                 self.precision, it, self.run_dir / SAMPLES_DIR)
         self.metrics = {"iteration": it, **metrics}
         self.events.emit("validation", iteration=it, metrics=metrics, images=len(self.val_set),
                          seconds=round(time.perf_counter() - t0, 2))
@@ -345,7 +346,7 @@ class Trainer:
             return
         payload = {
             "iteration": it,
-            "config": self.cfg.to_dict(),
+            "config": self.config_record(),
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(),
@@ -389,6 +390,11 @@ class Trainer:
         (i0, t0), (i1, t1) = pace[0], pace[-1]
         return round(remaining * (t1 - t0) / (i1 - i0), 1) if i1 > i0 else None
 
+    def config_record(self) -> dict:
+        """The settings with the values chosen for this machine (not None or "auto")."""
+        return resolved_record(self.cfg, {"batch_size": self.batch_size, "workers": self.workers,
+                                          "device": self.ctx.device.type, "precision": self.precision})
+
     def hardware(self) -> str:
         ctx = self.ctx
         if ctx.device.type == "cuda":
@@ -400,7 +406,7 @@ class Trainer:
 
     def _write_run_file(self) -> None:
         path = self.run_dir / RUN_FILE
-        record = {"config": self.cfg.to_dict(), "data": self.data_summary, "base": self.base_info,
+        record = {"config": self.config_record(), "data": self.data_summary, "base": self.base_info,
                   "hardware": self.hardware(), "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         tmp = path.with_name(f".{RUN_FILE}.tmp")
         tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

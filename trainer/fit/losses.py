@@ -7,21 +7,10 @@ Discriminator: hinge loss, eq. (8), on real images and composites.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 
-
-@dataclass
-class LossWeights:
-    hole: float = 6.0
-    valid: float = 1.0
-    pyramid: float = 0.5
-    adversarial: float = 0.1
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from inpaint_studio.contracts.training import LossWeights
 
 
 def masked_l1(output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

@@ -16,8 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-MASK_KINDS = ("square", "free", "blob", "mixed")
-EVAL_MASK_KINDS = ("center", "square", "free", "blob", "mixed")
+from inpaint_studio.contracts.training import EVAL_MASK_KINDS
 
 _MIXED = (("square", 0.25), ("free", 0.45), ("blob", 0.30))
 _MAX_COVER = 0.7  # a mask never hides more than this share of the image

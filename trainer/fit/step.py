@@ -2,18 +2,15 @@
 loop, the tests and the benchmark all run this)."""
 from __future__ import annotations
 
-import contextlib
-
 import torch
 
-from inpaint_studio.engine.device import cpu_has_native_bf16
+from inpaint_studio.engine.device import autocast
 from inpaint_studio.network import generator_input
 
 from .distributed import unwrap
 from .losses import LossWeights, discriminator_hinge, generator_losses
 from .metrics import composite
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # NHWC throughout a step: the convolutions' forward and backward run ~1.7x faster on the CPU
 # (oneDNN) than in NCHW, and it is the layout tensor cores want
 MEMORY_FORMAT = torch.channels_last
@@ -22,27 +19,6 @@ MEMORY_FORMAT = torch.channels_last
 def place(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """A module on the training device, in the step's memory format and in train mode."""
     return module.to(device, memory_format=MEMORY_FORMAT).train()
-
-
-def resolve_precision(choice: str, device: torch.device) -> str:
-    """auto: bf16 autocast on CUDA GPUs that have it, else fp16 with loss scaling; bf16 on CPUs
-    that multiply it in hardware (AVX512-BF16, AMX: a step takes ~0.45x the time), else fp32."""
-    if choice not in PRECISIONS:
-        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, not {choice!r}")
-    if choice != "auto":
-        if choice == "fp16" and device.type != "cuda":
-            raise ValueError("--precision fp16 needs a CUDA GPU (use bf16 or fp32 on the CPU)")
-        return choice
-    if device.type != "cuda":
-        return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-
-
-def autocast(device: torch.device, precision: str):
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 class TrainStep:

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from inpaint_studio.engine.device import autocast
 from inpaint_studio.network import generator_input
 
 from .metrics import composite, image_metrics, to_unit
-from .step import autocast
 
 HOLE_TINT = np.array([1.0, 0.2, 0.8], np.float32)  # how the hole is shown in the input column
 

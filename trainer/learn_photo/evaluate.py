@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from inpaint_studio.engine.device import TRAINING, resolve_device
+
 from .learn import AdaptConfig, Adapter, crop_size
 from ..fit.data import to_network
-from ..fit.distributed import resolve_device
 from ..evaluate import load_crops
 from ..fit.masks import fixed_masks, to_tensor
 from ..fit.metrics import psnr, ssim, ssim_map
@@ -44,7 +45,7 @@ def adapt_eval(model_id: str, data: str | Path, steps=(100, 300), limit: int | N
     if not steps or steps[0] < 1:
         raise ValueError("--steps needs positive step counts")
     crops = load_crops(data, size, limit)
-    dev = resolve_device(device)
+    dev = resolve_device(device, TRAINING)
     info = ModelRegistry().get(model_id)
     base = load_generator(info, device=dev).float()
     base_config = config or AdaptConfig()

@@ -33,14 +33,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from inpaint_studio.contracts.card import Metrics, ModelCard, Training
+from inpaint_studio.engine.device import TRAINING, autocast, resolve_device, resolve_precision
 from inpaint_studio.network import PENNetGenerator, generator_input
 from inpaint_studio.network.generator import MULTIPLE
 
-from ..fit.distributed import resolve_device
 from ..events import EventWriter
 from ..fit.losses import LossWeights, masked_l1
 from ..fit.masks import MaskGenerator
-from ..fit.step import MEMORY_FORMAT, autocast, place, resolve_precision
+from ..fit.step import MEMORY_FORMAT, place
 
 MAX_CROP = 256          # crop side at most (the training size)
 MIN_CROP = MULTIPLE     # the generator's smallest input
@@ -253,8 +254,8 @@ class Adapter:
                  config: AdaptConfig | None = None, events: EventWriter | None = None):
         self.cfg = cfg = config or AdaptConfig()
         self.events = events
-        self.device = resolve_device(cfg.device)
-        self.precision = resolve_precision(cfg.precision, self.device)
+        self.device = resolve_device(cfg.device, TRAINING)
+        self.precision = resolve_precision(cfg.precision, self.device, TRAINING)
         torch.manual_seed(cfg.seed)
         self.samples = PhotoSamples(image, hole, cfg.size, cfg.seed)
         self.val_batch = PhotoSamples(image, hole, self.samples.size, cfg.seed + 7919).draw(cfg.val_crops)
@@ -326,16 +327,15 @@ def adapt_model(model_id: str, image: np.ndarray, hole: np.ndarray, out_name: st
             return 0
         after = adapter.measure()
         events.emit("validation", iteration=adapter.iteration, metrics=after, images=cfg.val_crops)
-        card = {
-            "description": f"'{info.name}' adapted to one photo{f' ({image_name})' if image_name else ''} "
-                           f"by {cfg.steps} fine-tuning steps on its known area.",
-            "architecture": info.architecture,
-            "training": {"adapted_from": info.id, "image": image_name, "steps": cfg.steps,
-                         "config": cfg.to_dict(), "device": str(adapter.device)},
-            "metrics": {"synthetic_hole_before": before, "synthetic_hole_after": after},
-            "licence": info.card.get("licence", "as the base model"),
-            "temporary": True,
-        }
+        card = ModelCard(
+            description=f"'{info.name}' adapted to one photo{f' ({image_name})' if image_name else ''} "
+                        f"by {cfg.steps} fine-tuning steps on its known area.",
+            architecture=info.architecture,
+            training=Training(adapted_from=info.id, config=cfg.to_dict(),
+                              extra={"image": image_name, "steps": cfg.steps, "device": str(adapter.device)}),
+            metrics=Metrics(extra={"synthetic_hole_before": before, "synthetic_hole_after": after}),
+            licence=info.card.licence or "as the base model",
+            temporary=True)
         saved = save_generator(adapter.generator, out_name, card, directory=Path(out_dir), dtype=torch.float32)
         events.emit("done", status="completed", iteration=adapter.iteration, total=cfg.steps,
                     model_id=saved.id, model_name=saved.name, model_path=saved.weights_path.resolve(),

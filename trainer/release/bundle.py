@@ -15,6 +15,7 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from inpaint_studio.contracts.card import read_card_text
 from inpaint_studio.engine.registry import RegistryError, load_generator, read_model
 
 LOWER_IS_BETTER = {"l1": True, "psnr": False, "ssim": False}
@@ -91,9 +92,10 @@ def bundle(weights: list[str | Path], card: str | Path, corpus: str | Path, eval
     """Writes out/<model_id>.safetensors and out/<model_id>.json; returns the card's path. The
     weights are checked by loading them into the network before anything is written."""
     out = Path(out)
-    card_data = json.loads(Path(card).read_text())
-    if not isinstance(card_data, dict) or "architecture" not in card_data:
+    text = Path(card).read_text()
+    if '"architecture"' not in text:
         raise ValueError(f"{card}: not a model card (write one with `python -m trainer export`)")
+    shipped = read_card_text(text, str(card))   # a CardError is a ValueError
     blob = b"".join(Path(p).read_bytes() for p in weights)
     data = corpus_summary(corpus)
     reports = [json.loads(Path(p).read_text()) for p in evaluations]
@@ -101,19 +103,16 @@ def bundle(weights: list[str | Path], card: str | Path, corpus: str | Path, eval
     with tempfile.TemporaryDirectory(dir=out) as staging:
         staged = Path(staging)
         (staged / f"{model_id}.safetensors").write_bytes(blob)
-        training = dict(card_data.get("training") or {})
-        training.pop("checkpoint", None)  # a path on the machine that trained it
-        training["data"] = data
-        new_card = {**card_data, "id": model_id, "name": name or card_data.get("name") or model_id,
-                    "default": default,
-                    "description": (f"PEN-Net trained from scratch at {card_data['architecture'].get('input_size')} px on "
-                                    f"{data['photographs']} open photographs ({(data['train'] or {}).get('images')} "
-                                    f"for training, {(data['validation'] or {}).get('images')} held out)."),
-                    "training": training,
-                    "metrics": {**(card_data.get("metrics") or {}), "held_out": held_out(reports)},
-                    "licence": licence_text(data),
-                    "weights": {**card_data.get("weights", {}), "file": f"{model_id}.safetensors"}}
-        (staged / f"{model_id}.json").write_text(json.dumps(new_card, indent=2) + "\n")
+        shipped.training.extra.pop("checkpoint", None)  # a path on the machine that trained it
+        shipped.training.data = data
+        shipped.id, shipped.name, shipped.default = model_id, name or shipped.name or model_id, default
+        shipped.description = (f"PEN-Net trained from scratch at {shipped.architecture.input_size} px on "
+                               f"{data['photographs']} open photographs ({(data['train'] or {}).get('images')} "
+                               f"for training, {(data['validation'] or {}).get('images')} held out).")
+        shipped.metrics.held_out = held_out(reports)
+        shipped.licence = licence_text(data)
+        shipped.weights.file = f"{model_id}.safetensors"
+        (staged / f"{model_id}.json").write_text(json.dumps(shipped.to_dict(), indent=2) + "\n")
         try:
             load_generator(read_model(staged / f"{model_id}.json"))
         except (RegistryError, RuntimeError, ValueError) as exc:

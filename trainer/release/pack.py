@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from inpaint_studio.contracts.runs import CHECKPOINTS_DIR, RUN_FILE
+
 from ..fit.checkpoint import checkpoint_path, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 
 MOMENTS = ("exp_avg", "exp_avg_sq")
@@ -31,7 +33,6 @@ def compact(payload: dict) -> dict:
 def pack_run(run_dir: str | Path, out: str | Path, checkpoint: str | Path | None = None) -> Path:
     """Writes out/run.json and out/checkpoints/ckpt-N.safetensors; returns the checkpoint path.
     An existing pack in `out` is replaced by the newer checkpoint only once that one is written."""
-    from ..fit.loop import RUN_FILE
 
     run_dir, out = Path(run_dir), Path(out)
     if not (run_dir / RUN_FILE).is_file():
@@ -41,12 +42,12 @@ def pack_run(run_dir: str | Path, out: str | Path, checkpoint: str | Path | None
     if checkpoint is not None:
         payload = load_checkpoint(Path(checkpoint))
     else:
-        found = latest_checkpoint(run_dir / "checkpoints")
+        found = latest_checkpoint(run_dir / CHECKPOINTS_DIR)
         if found is None:
             raise ValueError(f"{run_dir}: no checkpoint to pack yet")
         payload = found[1]
     iteration = int(payload["iteration"])
-    ckpt_dir = out / "checkpoints"
+    ckpt_dir = out / CHECKPOINTS_DIR
     stale = [p for _, p in list_checkpoints(ckpt_dir) if p != checkpoint_path(ckpt_dir, iteration)]
     written = save_checkpoint(ckpt_dir, iteration, compact(payload), keep=len(stale) + 1)
     shutil.copyfile(run_dir / RUN_FILE, out / RUN_FILE)

@@ -10,7 +10,6 @@ kept. The session folder goes when the window does.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -21,6 +20,7 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
+from ...contracts.events import DONE, ERROR, EventLines
 from ...engine import InpaintError, PENNetEngine, resolve_device
 from ...engine.registry import RegistryError, read_model
 from ...imaging import ImageError, write_image, write_mask
@@ -52,7 +52,7 @@ class AdaptProcess(QObject):
         self.done: dict | None = None
         self.error = ""
         self.cancelled = False
-        self._buffer = b""
+        self._lines = EventLines()
         self._stderr: list[str] = []
         self.process = QProcess(self)
         self.process.setWorkingDirectory(str(cwd))
@@ -88,19 +88,12 @@ class AdaptProcess(QObject):
             self._kill_timer.start(3000)
 
     def _read_stdout(self) -> None:
-        self._buffer += bytes(self.process.readAllStandardOutput())
-        *lines, self._buffer = self._buffer.split(b"\n")
-        for line in lines:  # only whole lines count (EVENTS.md); a line that does not parse is skipped
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                if record.get("event") == "done":
-                    self.done = record
-                elif record.get("event") == "error":
-                    self.error = str(record.get("message") or "the trainer failed")
-                self.event.emit(record)
+        for record in self._lines.feed(bytes(self.process.readAllStandardOutput())):
+            if record["event"] == DONE:
+                self.done = record
+            elif record["event"] == ERROR:
+                self.error = str(record.get("message") or "the trainer failed")
+            self.event.emit(record)
 
     def _read_stderr(self) -> None:
         text = bytes(self.process.readAllStandardError()).decode("utf-8", "replace")

@@ -15,7 +15,8 @@ from ...paths import runs_dir
 from ..ui.theme import icon
 from .form import SetupForm
 from .job import TrainingJob
-from .runs import RUNNING, STATUS_LABELS, list_runs
+from ...contracts.runs import RUNNING, STATUS_LABELS
+from .runs import list_runs
 from .view import RunView
 
 STATUS_ICONS = {"running": "mdi6.progress-clock", "completed": "mdi6.check-circle-outline",

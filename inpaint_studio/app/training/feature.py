@@ -13,7 +13,8 @@ from ...paths import runs_dir
 from . import speed as training_speed
 from ..ui.theme import icon
 from .job import TrainingJob
-from .runs import COMPLETED, FAILED, INTERRUPTED, list_runs, new_run_dir
+from ...contracts.runs import COMPLETED, FAILED, INTERRUPTED
+from .runs import list_runs, new_run_dir
 
 
 class TrainingFeature(QObject):

@@ -1,7 +1,8 @@
 """The "new fine-tune" form: photo folder (with a live count of usable and unreadable images),
 base model, name, iterations (with a time estimate), batch size, learning rate, mask style,
-device, and a few more options. Defaults make a quick first run: the default model as the base,
-2000 iterations, the batch size that suits the device, mixed masks, the name of the folder."""
+device, and a few more options. Defaults (contracts.training) make a quick first run: the default
+model as the base, a short run, the batch size that suits the device, mixed masks, the name of
+the folder."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,17 +12,17 @@ from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
                                QToolButton, QVBoxLayout, QWidget)
 
+from ...contracts import devices as devices_contract
+from ...contracts.training import DEFAULT, FINETUNE, FORM_ITERATIONS, MASK_KINDS, SCRATCH, batch_size_for
 from ...engine.registry import ModelRegistry, RegistryError
 from ..ui.banner import MessageBanner
 from .folder_scan import FolderCount, FolderScanner
 from ..ui.theme import icon
 from .speed import estimate, format_duration
 
-MASK_STYLES = {"mixed": "Mixed (recommended)", "square": "Squares", "free": "Free-form strokes", "blob": "Blobs"}
+MASK_LABELS = {"mixed": "Mixed (recommended)", "square": "Squares", "free": "Free-form strokes", "blob": "Blobs"}
 DEVICE_NAMES = {"auto": "Automatic", "cpu": "CPU", "cuda": "CUDA GPU"}
-DEFAULT_ITERATIONS = 2000
-BATCH_BY_DEVICE = {"cpu": 2, "cuda": 8}
-LR_FINETUNE, LR_SCRATCH = 2e-5, 1e-4
+CROP_SIZES = (64, 128, 192, 256, 320, 384, 448, 512)
 
 
 def name_from_folder(folder: str) -> str:
@@ -111,7 +112,7 @@ class SetupForm(QWidget):
         self.iterations_spin.setRange(1, 1_000_000)
         self.iterations_spin.setSingleStep(500)
         self.iterations_spin.setGroupSeparatorShown(True)
-        self.iterations_spin.setValue(DEFAULT_ITERATIONS)
+        self.iterations_spin.setValue(FORM_ITERATIONS)
         self.iterations_spin.setAccessibleName("Iterations")
         self.iterations_spin.setMinimumWidth(110)
         self.estimate_label = _hint()
@@ -124,11 +125,13 @@ class SetupForm(QWidget):
         self.batch_spin.setRange(1, 256)
         self.batch_spin.setAccessibleName("Batch size")
         self.batch_spin.setMinimumWidth(110)
-        self.batch_spin.setToolTip("Photos per step: more uses more memory (8 suits a GPU, 2 a CPU)")
+        self.batch_spin.setToolTip(f"Photos per step: more uses more memory ({batch_size_for('cuda')} suits a GPU, "
+                                   f"{batch_size_for('cpu')} a CPU)")
         self.lr_edit = QLineEdit()
         self.lr_edit.setValidator(QDoubleValidator(1e-9, 1.0, 9, self))
         self.lr_edit.setMaximumWidth(110)
-        self.lr_edit.setToolTip("How far each step moves the weights: 2e-5 suits fine-tuning, 1e-4 a new model")
+        self.lr_edit.setToolTip(f"How far each step moves the weights: {FINETUNE['lr']:g} suits fine-tuning, "
+                                f"{SCRATCH['lr']:g} a new model")
         self.lr_edit.setAccessibleName("Learning rate")
         row = QHBoxLayout()
         row.addWidget(self.batch_spin)
@@ -139,10 +142,10 @@ class SetupForm(QWidget):
         form.addRow(_label("Batch si&ze:", self.batch_spin), row)
 
         self.masks_combo = QComboBox()
-        for key, text in MASK_STYLES.items():
-            self.masks_combo.addItem(text, key)
+        for key in sorted(MASK_KINDS, key=lambda k: k != DEFAULT.masks):   # the default first
+            self.masks_combo.addItem(MASK_LABELS.get(key, key), key)
         self.device_combo = QComboBox()
-        for key in ["auto", "cpu"] + (["cuda"] if "cuda" in devices else []):
+        for key in [k for k in devices_contract.DEVICES[devices_contract.TRAINING] if k in ("auto", "cpu") or k in devices]:
             self.device_combo.addItem(DEVICE_NAMES[key], key)
         row = QHBoxLayout()
         row.addWidget(self.masks_combo)
@@ -167,16 +170,16 @@ class SetupForm(QWidget):
         more.setHorizontalSpacing(12)
         more.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
         self.size_combo = QComboBox()
-        for side in (64, 128, 192, 256, 320, 384, 448, 512):
-            self.size_combo.addItem(f"{side} px" + ("  (the model's native size)" if side == 256 else ""), side)
-        self.size_combo.setCurrentIndex(self.size_combo.findData(256))
+        for side in CROP_SIZES:
+            self.size_combo.addItem(f"{side} px" + ("  (the model's native size)" if side == DEFAULT.size else ""), side)
+        self.size_combo.setCurrentIndex(self.size_combo.findData(DEFAULT.size))
         more.addRow(_label("&Crop size:", self.size_combo), self.size_combo)
         self.val_spin = QSpinBox()
         self.val_spin.setRange(1, 1_000_000)
-        self.val_spin.setValue(500)
+        self.val_spin.setValue(FINETUNE["val_every"])
         self.ckpt_spin = QSpinBox()
         self.ckpt_spin.setRange(1, 1_000_000)
-        self.ckpt_spin.setValue(500)
+        self.ckpt_spin.setValue(DEFAULT.checkpoint_every)
         row = QHBoxLayout()
         row.addWidget(self.val_spin)
         row.addSpacing(16)
@@ -226,8 +229,8 @@ class SetupForm(QWidget):
         self.name_edit.textChanged.connect(lambda _t: self._update_start())
 
         q = settings.qsettings
-        self.masks_combo.setCurrentIndex(max(0, self.masks_combo.findData(q.value("training/masks", "mixed"))))
-        self.device_combo.setCurrentIndex(max(0, self.device_combo.findData(q.value("training/device", "auto"))))
+        self.masks_combo.setCurrentIndex(max(0, self.masks_combo.findData(q.value("training/masks", DEFAULT.masks))))
+        self.device_combo.setCurrentIndex(max(0, self.device_combo.findData(q.value("training/device", DEFAULT.device))))
         self.reload_models()
         self._device_changed()
         self._update_start()
@@ -235,8 +238,7 @@ class SetupForm(QWidget):
     # -- values ---------------------------------------------------------------------------------
     @property
     def device_kind(self) -> str:
-        chosen = self.device_combo.currentData()
-        return "cuda" if chosen == "cuda" or (chosen == "auto" and "cuda" in self.devices) else "cpu"
+        return devices_contract.device_kind(self.device_combo.currentData(), self.devices, devices_contract.TRAINING)
 
     def values(self) -> dict:
         try:
@@ -343,7 +345,7 @@ class SetupForm(QWidget):
         self.count = count
         if count.done:
             self._scanner = None
-            if count.usable(256) and not count.error:
+            if count.usable(DEFAULT.size) and not count.error:
                 self.settings.qsettings.setValue("training/last_folder", count.folder)
         self._show_count()
 
@@ -355,14 +357,14 @@ class SetupForm(QWidget):
     def _base_changed(self) -> None:
         base = self.base_combo.currentData()
         if "lr" not in self._touched:
-            self.lr_edit.setText(f"{LR_FINETUNE if base else LR_SCRATCH:g}")
+            self.lr_edit.setText(f"{(FINETUNE if base else SCRATCH)['lr']:g}")
         self.base_combo.setToolTip("" if base else "From scratch a model needs about 200 000 iterations to be "
                                                    "useful; fine-tuning an installed model needs a few thousand.")
         self._update_estimate()
 
     def _device_changed(self) -> None:
         if "batch" not in self._touched:
-            self.batch_spin.setValue(BATCH_BY_DEVICE[self.device_kind])
+            self.batch_spin.setValue(batch_size_for(self.device_kind))
         self._update_estimate()
 
     def _update_estimate(self) -> None:

@@ -16,9 +16,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
+from ...contracts.events import EventTail
+from ...contracts.runs import EVENTS_FILE, EXIT_FILE, FAILED, JOB_FILE, PROCESS_FILE, RUNNING, STOP_FILE
+from ...contracts.training import DEFAULT, FINETUNE
 from ...paths import PACKAGE_ROOT
-from .runs import (EXIT_FILE, FAILED, JOB_FILE, PROCESS_FILE, RUNNING, STOP_FILE, EventTail,
-                            RunFolder, RunState, write_json)
+from .runs import RunFolder, RunState, write_json
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 CODE_ROOT = PACKAGE_ROOT.parent  # holds inpaint_studio/ and trainer/
@@ -26,15 +28,16 @@ LIVENESS_SECONDS = 1.5           # how often the launcher's pid is checked (the 
 
 
 def fit_args(settings: dict, run_dir: Path) -> list[str]:
-    """`python -m trainer fit` arguments for the settings of the fine-tune form."""
+    """`python -m trainer fit` arguments for the settings of the fine-tune form (left out:
+    the contract's defaults, contracts.training)."""
     iterations = int(settings["iterations"])
     args = ["fit", "--data", str(settings["data"]), "--out", str(run_dir),
-            "--events", str(Path(run_dir) / "events.jsonl"),
+            "--events", str(Path(run_dir) / EVENTS_FILE),
             "--iterations", str(iterations), "--batch-size", str(int(settings["batch_size"])),
-            "--lr", f"{float(settings['lr']):g}", "--masks", settings.get("masks", "mixed"),
-            "--device", settings.get("device", "auto"), "--size", str(int(settings.get("size", 256))),
-            "--val-every", str(int(settings.get("val_every", 500))),
-            "--checkpoint-every", str(int(settings.get("checkpoint_every", 500))),
+            "--lr", f"{float(settings['lr']):g}", "--masks", settings.get("masks", DEFAULT.masks),
+            "--device", settings.get("device", DEFAULT.device), "--size", str(int(settings.get("size", DEFAULT.size))),
+            "--val-every", str(int(settings.get("val_every", FINETUNE["val_every"]))),
+            "--checkpoint-every", str(int(settings.get("checkpoint_every", DEFAULT.checkpoint_every))),
             "--log-every", str(max(1, min(10, iterations // 100))),
             "--export-name", settings["name"]]
     if settings.get("base"):
@@ -80,7 +83,7 @@ class TrainingJob(QObject):
         args = fit_args(settings, self.run_dir)
         write_json(self.run_dir / JOB_FILE, {
             "name": settings["name"], "data": str(settings["data"]), "base": settings.get("base"),
-            "iterations": int(settings["iterations"]), "device": settings.get("device", "auto"),
+            "iterations": int(settings["iterations"]), "device": settings.get("device", DEFAULT.device),
             "created": time.time(), "args": args, "reported": False})
         self.state = RunState(total=int(settings["iterations"]))
         return self._spawn(args)
@@ -185,7 +188,7 @@ class TrainingJob(QObject):
             kind = event.get("event")
             if kind == "start":
                 self._device = str(event.get("device") or "cpu").split(":")[0]
-                self._size = int((event.get("config") or {}).get("size") or 256)
+                self._size = int((event.get("config") or {}).get("size") or DEFAULT.size)
             elif kind == "progress" and event.get("samples_per_s"):
                 self.last_speed = (self._device, self._size, float(event["samples_per_s"]))
             if emit:

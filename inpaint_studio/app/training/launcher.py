@@ -8,7 +8,8 @@ RUN_DIR/exit.json (the exit status) at the end, and passes SIGTERM/SIGINT on to 
 then saves a checkpoint and stops). Because it outlives the editor, a run that crashes, is killed
 for memory or finishes while the editor is closed still leaves its exit status for the editor.
 
-Standard library only: it is run as a script, without importing the app or Qt.
+It is run as a script, without the app or Qt: it imports only the run folder's contract
+(inpaint_studio.contracts.runs, standard library only) from PYTHONPATH_ENTRY.
 """
 from __future__ import annotations
 
@@ -19,11 +20,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-LOG_FILE = "stderr.log"
-PROCESS_FILE = "process.json"
-EXIT_FILE = "exit.json"
-LAUNCH_MARK = "=== launch "  # starts the header line of each launch in stderr.log
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -37,6 +33,9 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     run_dir, path_entry, command = Path(argv[0]), argv[1], argv[3:]
+    sys.path.insert(0, path_entry)
+    from inpaint_studio.contracts.runs import EXIT_FILE, LAUNCH_MARK, LOG_FILE, PROCESS_FILE
+
     run_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (path_entry, env.get("PYTHONPATH", "")) if p)

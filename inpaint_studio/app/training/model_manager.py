@@ -38,12 +38,10 @@ def human_size(size: int) -> str:
 def card_rows(info: ModelInfo, names: dict[str, str] | None = None) -> list[tuple[str, str]]:
     """(label, text) rows describing a model's card, in reading order; `names` maps model ids
     to names (for the model it was fine-tuned from)."""
-    card, arch = info.card, info.architecture
-    training = card.get("training") or {}
-    rows = [("Architecture", f"PEN-Net, {arch.get('cnum', 32)} base channels, trained at "
-                             f"{arch.get('input_size', 256)} px"),
-            ("Attention", f"{arch.get('attention')} (affinity: {arch.get('affinity')})")]
-    data = training.get("data")
+    card, arch, training = info.card, info.architecture, info.card.training
+    rows = [("Architecture", f"PEN-Net, {arch.cnum} base channels, trained at {arch.input_size} px"),
+            ("Attention", f"{arch.attention} (affinity: {arch.affinity})")]
+    data = training.data
     if isinstance(data, dict) and (data.get("path") or data.get("images")):
         text = f"{data.get('images', '?')} images"
         if data.get("megapixels"):
@@ -53,16 +51,15 @@ def card_rows(info: ModelInfo, names: dict[str, str] | None = None) -> list[tupl
         rows.append(("Training data", text))
     elif isinstance(data, str):
         rows.append(("Training data", data))
-    elif training.get("imported_from"):
-        rows.append(("Training data", f"imported from {training['imported_from']}"))
-    if training.get("iterations") is not None:
-        rows.append(("Iterations", f"{int(training['iterations']):,}"))
-    if training.get("base"):
-        base = str(training["base"])
-        rows.append(("Fine-tuned from", (names or {}).get(base, base)))
-    if training.get("hardware"):
-        rows.append(("Trained on", str(training["hardware"])))
-    metrics = card.get("metrics") or {}
+    elif training.imported_from:
+        rows.append(("Training data", f"imported from {training.imported_from}"))
+    if training.iterations is not None:
+        rows.append(("Iterations", f"{training.iterations:,}"))
+    if training.base:
+        rows.append(("Fine-tuned from", (names or {}).get(training.base, training.base)))
+    if training.hardware:
+        rows.append(("Trained on", training.hardware))
+    metrics = card.metrics.to_dict()     # the validation metrics, or an imported card's own
     shown = []
     for key in METRIC_NAMES:   # PSNR, SSIM, L1, whatever order the card has
         value = metrics.get(key)
@@ -70,15 +67,15 @@ def card_rows(info: ModelInfo, names: dict[str, str] | None = None) -> list[tupl
             label, fmt = METRIC_NAMES[key]
             shown.append(f"{label} {fmt.format(value)}")
     if shown:
-        at = metrics.get("val_iteration")
-        rows.append(("Validation", " · ".join(shown) + (f" (at iteration {at:,})" if isinstance(at, int) else "")))
+        at = card.metrics.val_iteration
+        rows.append(("Validation", " · ".join(shown) + (f" (at iteration {at:,})" if at is not None else "")))
     rows.append(("Size on disk", human_size(info.size_bytes)))
-    rows.append(("Licence", str(card.get("licence") or "not stated")))
-    if card.get("created"):
+    rows.append(("Licence", card.licence or "not stated"))
+    if card.created:
         try:
-            created = datetime.fromisoformat(card["created"]).astimezone().strftime("%d %b %Y %H:%M")
+            created = datetime.fromisoformat(card.created).astimezone().strftime("%d %b %Y %H:%M")
         except ValueError:
-            created = str(card["created"])
+            created = card.created
         rows.append(("Created", created))
     rows.append(("File", str(info.weights_path)))
     return rows
@@ -88,8 +85,8 @@ def card_html(info: ModelInfo, default: bool, names: dict[str, str] | None = Non
     tags = ["bundled, read-only" if info.bundled else "user model"] + (["default"] if default else [])
     parts = [f"<h2 style='margin:0'>{html.escape(info.name)}</h2>",
              f"<p style='color:#8b929c; margin-top:2px'>{html.escape(info.id)} · {' · '.join(tags)}</p>"]
-    if info.card.get("description"):
-        parts.append(f"<p>{html.escape(str(info.card['description']))}</p>")
+    if info.card.description:
+        parts.append(f"<p>{html.escape(info.card.description)}</p>")
     parts.append("<table cellspacing='0' cellpadding='4'>")
     for label, text in card_rows(info, names):
         parts.append(f"<tr><td style='color:#8b929c; padding-right:14px' valign='top'>{html.escape(label)}</td>"

@@ -1,14 +1,6 @@
 """Fine-tune run folders as the app sees them (no Qt): what the app wrote when it launched the
-run, what the launcher and the trainer wrote since, and what state that adds up to.
-
-A run folder (in paths.runs_dir()) holds
-  job.json       written by the app at launch: name, folder, settings, the command
-  process.json   written by the launcher: its pid and the trainer's
-  exit.json      written by the launcher when the trainer has ended: its exit status
-  events.jsonl   the trainer's events (trainer/EVENTS.md), appended by every launch
-  stderr.log     the trainer's stderr, one "=== launch" header per launch
-  run.json, checkpoints/, samples/, STOP  the trainer's own files
-"""
+run, what the launcher and the trainer wrote since (file names: contracts.runs), and what state
+that adds up to."""
 from __future__ import annotations
 
 import json
@@ -20,50 +12,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .launcher import EXIT_FILE, LAUNCH_MARK, LOG_FILE, PROCESS_FILE
-
-JOB_FILE = "job.json"
-EVENTS_FILE = "events.jsonl"
-RUN_FILE = "run.json"
-STOP_FILE = "STOP"
-
-# statuses of a run
-RUNNING, COMPLETED, STOPPED, FAILED, INTERRUPTED = "running", "completed", "stopped", "failed", "interrupted"
-STATUS_LABELS = {RUNNING: "Running", COMPLETED: "Completed", STOPPED: "Stopped", FAILED: "Failed",
-                 INTERRUPTED: "Interrupted"}
-
-
-class EventTail:
-    """Reads the complete new lines of a growing JSON-lines file; a half-written last line waits
-    for the next call, a line that does not parse is skipped (EVENTS.md's rules)."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.offset = 0
-
-    def read(self) -> list[dict]:
-        try:
-            with open(self.path, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                if fh.tell() < self.offset:  # replaced or truncated: start over
-                    self.offset = 0
-                fh.seek(self.offset)
-                chunk = fh.read()
-        except OSError:
-            return []
-        end = chunk.rfind(b"\n")
-        if end < 0:
-            return []
-        self.offset += end + 1
-        events = []
-        for line in chunk[:end].splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict) and "event" in event:
-                events.append(event)
-        return events
+from ...contracts.events import EventTail
+from ...contracts.runs import (CHECKPOINT_GLOB, CHECKPOINTS_DIR, COMPLETED, EVENTS_FILE, EXIT_FILE, FAILED,
+                               INTERRUPTED, JOB_FILE, LAUNCH_MARK, LOG_FILE, PROCESS_FILE, RUN_FILE, RUNNING,
+                               STOP_FILE, STOPPED)
 
 
 def pid_alive(pid: int | None, marker: str | None = None) -> bool:
@@ -223,7 +175,7 @@ class RunFolder:
         return job.get("name") or config.get("export_name") or self.path.name
 
     def has_checkpoint(self) -> bool:
-        return any((self.path / "checkpoints").glob("ckpt-*.safetensors"))
+        return any((self.path / CHECKPOINTS_DIR).glob(CHECKPOINT_GLOB))
 
     def is_alive(self) -> bool:
         """The launcher still runs: no exit status yet and its process is there."""

@@ -13,7 +13,7 @@ from ..ui.banner import MessageBanner
 from .curves import CurvePlot
 from ..ui.theme import BASE, BORDER, MUTED, icon
 from .job import TrainingJob
-from .runs import COMPLETED, FAILED, INTERRUPTED, RUNNING, STATUS_LABELS, STOPPED
+from ...contracts.runs import COMPLETED, FAILED, INTERRUPTED, RUNNING, STATUS_LABELS, STOPPED
 from .speed import format_duration
 
 LOSS_SERIES = (("hole", "hole L1"), ("valid", "valid L1"), ("pyramid", "pyramid"), ("adversarial", "adversarial"),
