@@ -36,7 +36,7 @@ def fill(window, qtbot, box=((80, 40), (110, 70))):
     window.set_tool("rect")
     drag(window, list(box))
     with qtbot.waitSignal(window.result_added, timeout=10_000):
-        window.inpaint()
+        window.inpainting.inpaint()
 
 
 def setup(window):
@@ -44,7 +44,7 @@ def setup(window):
     window.canvas.set_zoom(4.0)
     window.canvas.centerOn(80, 60)
     engine = FlowEngine()
-    window.engine_factory = lambda *_: engine
+    window.inpainting.engine_factory = lambda *_: engine
     return engine
 
 
@@ -95,7 +95,7 @@ def test_overlay_hover_outline_and_undo(window, qtbot):
 
 def test_classical_result_has_no_overlay(window, qtbot):
     setup(window)
-    window.engine_factory = lambda *_: type("Plain", (), {"inpaint": lambda self, i, m, o=None, progress=None,
+    window.inpainting.engine_factory = lambda *_: type("Plain", (), {"inpaint": lambda self, i, m, o=None, progress=None,
                                                            cancel=None: InpaintResult(i + 1, True, "x")})()
     window.actions["attention_view"].setChecked(True)
     fill(window, qtbot)
@@ -107,9 +107,9 @@ def test_real_pennet_fill_shows_its_sources(window, qtbot):
     from inpaint_studio.network import PENNetGenerator
 
     info = save_generator(PENNetGenerator(), "Attention test", {})
-    window.refresh_engines()
-    window.set_engine(info.id)
-    window.set_device("cpu")
+    window.inpainting.refresh_engines()
+    window.inpainting.set_engine(info.id)
+    window.inpainting.set_device("cpu")
     window.set_document(Document.from_image(photo(128, 96)))
     window.canvas.set_zoom(4.0)
     window.canvas.centerOn(64, 48)
@@ -118,8 +118,8 @@ def test_real_pennet_fill_shows_its_sources(window, qtbot):
     drag(window, [(50, 30), (80, 60)])
     hole = window.document.mask().data > 0
     with qtbot.waitSignal(window.result_added, timeout=120_000):
-        window.inpaint()
-    result = window.last_result[0]
+        window.inpainting.inpaint()
+    result = window.inpainting.last_result[0]
     assert np.isfinite(result.flow[hole]).all() and np.isnan(result.flow[~hole]).all()
     assert MAP_KEY in window.canvas.overlays
     ys, xs = np.nonzero(hole)

@@ -200,13 +200,13 @@ def test_result_waits_for_a_brush_stroke_in_progress(window, qtbot):
     mask = open_photo(window)
     window.set_tool("rect")
     drag(window, [(10, 10), (30, 30)])
-    window.set_engine("telea")
+    window.inpainting.set_engine("telea")
     window.set_tool("brush")
     window.brush_size = 6
     vp = window.canvas.viewport()
     QTest.mousePress(vp, Qt.LeftButton, Qt.NoModifier, view_point(window, 100, 100))
     with qtbot.waitSignal(window.job_state_changed, timeout=10_000):
-        window.inpaint()
+        window.inpainting.inpaint()
     qtbot.wait(100)
     assert window.result_layers() == []                     # not while the stroke is open
     QTest.mouseRelease(vp, Qt.LeftButton, Qt.NoModifier, view_point(window, 120, 100))

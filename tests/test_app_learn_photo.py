@@ -14,9 +14,9 @@ from inpaint_studio.network import PENNetGenerator
 
 def setup(window, w=128, h=96):
     info = save_generator(PENNetGenerator(), "Base net", {})
-    window.refresh_engines()
-    window.set_engine(info.id)
-    window.set_device("cpu")
+    window.inpainting.refresh_engines()
+    window.inpainting.set_engine(info.id)
+    window.inpainting.set_device("cpu")
     window.set_document(Document.from_image(photo(w, h)))
     window.canvas.set_zoom(4.0)
     window.canvas.centerOn(w / 2, h / 2)
@@ -27,13 +27,10 @@ def setup(window, w=128, h=96):
 
 def test_learn_then_fill_with_the_adapted_model(window, qtbot):
     base = setup(window)
-    learn = window.learn_photo
+    learn = window.features["learn_photo"]
     assert window.actions["learn_photo"] in window.menus["model"].actions()
     before, _ = window.document.flattened()
     hole = window.document.mask().data > 0
-    used = []
-    factory = window.engine_factory
-    window.engine_factory = lambda engine_id, device: used.append(engine_id) or factory(engine_id, device)
     events, bars = [], []
     assert learn.start(steps=3)
     dialog = learn.dialog
@@ -46,7 +43,7 @@ def test_learn_then_fill_with_the_adapted_model(window, qtbot):
     assert (3, 3) in bars and learn.dialog is None and learn.job is None
     layer = window.result_layers()[-1]
     assert "adapted" in layer.name and "Base net" in layer.name
-    assert used and used[-1].startswith("adapted:")                 # filled by the adapted model
+    assert window.inpainting.last_result[1].engine_id.startswith("adapted:")   # filled by the adapted model
     after, _ = window.document.flattened()
     assert np.array_equal(after[~hole], before[~hole]) and not np.array_equal(after[hole], before[hole])
     assert [m.id for m in ModelRegistry().models()] == [base.id]     # not in the model list
@@ -56,7 +53,7 @@ def test_learn_then_fill_with_the_adapted_model(window, qtbot):
 
 def test_cancel_stops_the_trainer_and_fills_nothing(window, qtbot):
     setup(window)
-    learn = window.learn_photo
+    learn = window.features["learn_photo"]
     assert learn.start(steps=5000)
     events = []
     learn.job.event.connect(events.append)
@@ -67,15 +64,15 @@ def test_cancel_stops_the_trainer_and_fills_nothing(window, qtbot):
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)                                              # the child is gone ...
     assert events[-1]["event"] == "done" and events[-1]["status"] == "stopped"  # ... stopped cleanly
-    assert window.result_layers() == [] and window.job is None
+    assert window.result_layers() == [] and window.inpainting.job is None
     assert not learn.adapted and window.actions["learn_photo"].isEnabled()
     assert not [m for lvl, m in window.banner.messages if lvl == "error"]
 
 
 def test_refuses_without_a_hole_or_a_pennet_model(window):
-    learn = window.learn_photo
+    learn = window.features["learn_photo"]
     window.set_document(Document.from_image(photo(128, 96)))
     assert not learn.start() and "Paint the hole first" in window.banner.messages[-1][1]
     window.document.mask().data[10:20, 10:20] = 255
-    window.set_engine("telea")
+    window.inpainting.set_engine("telea")
     assert not learn.start() and "needs a PEN-Net model" in window.banner.messages[-1][1]

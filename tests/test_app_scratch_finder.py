@@ -42,7 +42,7 @@ def test_proposal_previews_then_apply_is_one_undo_step(window, qtbot):
     doc = open_doc(window, image)
     assert window.actions["find_scratches"] in window.menus["tools"].actions()
     window.actions["find_scratches"].trigger()
-    panel = window.scratch_finder
+    panel = window.features["scratch_finder"].panel
     assert panel.isVisible() and not panel.isModal()
     qtbot.waitUntil(lambda: panel.proposal is not None, timeout=30_000)
     proposal = panel.proposal.copy()
@@ -51,7 +51,7 @@ def test_proposal_previews_then_apply_is_one_undo_step(window, qtbot):
     assert (proposal[scratch] > 0).mean() > 0.5                             # most of the scratch is found
     assert (proposal > 0).mean() < 0.05
     panel.apply_button.click()
-    assert window.scratch_finder is None and PREVIEW_KEY not in window.canvas.overlays
+    assert window.features["scratch_finder"].panel is None and PREVIEW_KEY not in window.canvas.overlays
     np.testing.assert_array_equal(doc.mask().data, proposal)
     doc.undo_stack.undo()                                                   # one step back: empty again
     assert doc.mask().data.max() == 0
@@ -63,11 +63,11 @@ def test_apply_adds_to_what_is_painted_and_cancel_changes_nothing(window, qtbot)
     image, _ = scratched_photo()
     doc = open_doc(window, image)
     doc.mask().data[0:10, 0:10] = 255
-    panel = scratch_finder.open_finder(window)
+    panel = window.features["scratch_finder"].open()
     qtbot.waitUntil(lambda: panel.proposal is not None, timeout=30_000)
     panel.reject()
     assert PREVIEW_KEY not in window.canvas.overlays and doc.mask().data.sum() == 100 * 255
-    panel = scratch_finder.open_finder(window)
+    panel = window.features["scratch_finder"].open()
     qtbot.waitUntil(lambda: panel.proposal is not None, timeout=30_000)
     proposal = panel.proposal.copy()
     panel.apply()
@@ -103,7 +103,7 @@ def test_new_settings_cancel_the_running_search_off_the_gui_thread(window, qtbot
     monkeypatch.setattr(scratch_finder.scratches, "DefectAnalysis", Fake)
     image, _ = scratched_photo()
     open_doc(window, image)
-    panel = scratch_finder.open_finder(window)
+    panel = window.features["scratch_finder"].open()
     qtbot.waitUntil(lambda: bool(built), timeout=5_000)
     panel.dust_box.setChecked(False)
     qtbot.waitUntil(lambda: cancelled == [("scratches", "dust")], timeout=5_000)
@@ -118,7 +118,7 @@ def test_new_settings_cancel_the_running_search_off_the_gui_thread(window, qtbot
     assert threading.get_ident() not in {t for _, t in built + masks}
     assert panel.proposal[15].sum() == 90 * 255 and panel.apply_button.isEnabled()
     window.set_document(Document.from_image(image))    # another image closes the panel
-    assert window.scratch_finder is None and PREVIEW_KEY not in window.canvas.overlays
+    assert window.features["scratch_finder"].panel is None and PREVIEW_KEY not in window.canvas.overlays
 
 
 def test_slider_reuses_one_analysis_per_choice_of_kinds(window, qtbot, monkeypatch):
@@ -135,7 +135,7 @@ def test_slider_reuses_one_analysis_per_choice_of_kinds(window, qtbot, monkeypat
 
     monkeypatch.setattr(scratch_finder.scratches, "DefectAnalysis", Counted)
     open_doc(window, image)
-    panel = scratch_finder.open_finder(window)
+    panel = window.features["scratch_finder"].open()
     qtbot.waitUntil(lambda: panel.proposal is not None, timeout=30_000)
     for value in (20, 85, 35):
         panel.slider.setValue(value)
@@ -150,6 +150,6 @@ def test_slider_reuses_one_analysis_per_choice_of_kinds(window, qtbot, monkeypat
     np.testing.assert_array_equal(panel.proposal, expected[0.6, lines])
     assert built == [both, lines]                        # rebuilt only for the new kinds
     panel.reject()
-    panel = scratch_finder.open_finder(window)           # a new panel (defaults) analyses afresh
+    panel = window.features["scratch_finder"].open()           # a new panel (defaults) analyses afresh
     qtbot.waitUntil(lambda: panel.proposal is not None, timeout=30_000)
     assert built == [both, lines, both]

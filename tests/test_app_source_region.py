@@ -64,17 +64,17 @@ class Recorder:
 def test_the_painted_source_reaches_the_engine(window, qtbot):
     open_doc(window)
     engine = Recorder()
-    window.engine_factory = lambda *_: engine
+    window.inpainting.engine_factory = lambda *_: engine
     window.set_tool("rect")
     drag(window, [(70, 40), (100, 80)])                     # the hole
     with qtbot.waitSignal(window.result_added, timeout=10_000):
-        window.inpaint()
+        window.inpainting.inpaint()
     assert engine.options[-1].source is None                # nothing painted: copy from anywhere
     window.document.undo_stack.undo()
     window.set_tool("source")
     drag(window, [(10, 10), (30, 10)])
     with qtbot.waitSignal(window.result_added, timeout=10_000):
-        window.inpaint()
+        window.inpainting.inpaint()
     sent = engine.options[-1].source
     assert sent is not None and np.array_equal(sent, window.document.masks[SOURCE].data)
     assert sent[10, 20] and not sent[60, 85]

@@ -139,7 +139,7 @@ def test_time_estimate_uses_a_default_then_the_measured_pace(window):
     assert training_speed.estimate(settings, "cuda", 256, 8, 10)[1] is False
     assert [training_speed.format_duration(s) for s in (12, 125, 3600 * 2 + 60 * 5, 86400 * 2 + 3600)] == \
         ["12 s", "2 min", "2 h 5 min", "2 d 1 h"]
-    form = window.training.show_dialog().form
+    form = window.features["fine_tune"].show_dialog().form
     form.size_combo.setCurrentIndex(form.size_combo.findData(64))
     form.batch_spin.setValue(1)
     form.iterations_spin.setValue(100)
@@ -150,7 +150,7 @@ def test_form_defaults_come_from_the_training_contract(window):
     from inpaint_studio.contracts.training import (DEFAULT, FINETUNE, FORM_ITERATIONS, MASK_KINDS, SCRATCH,
                                                    batch_size_for)
 
-    form = window.training.show_dialog().form
+    form = window.features["fine_tune"].show_dialog().form
     values = form.values()
     assert values["iterations"] == FORM_ITERATIONS and values["size"] == DEFAULT.size
     assert values["batch_size"] == batch_size_for(form.device_kind) and values["masks"] == DEFAULT.masks
@@ -225,9 +225,9 @@ def test_start_reports_runs_that_ended_while_the_app_was_closed(qtbot):
     win = make_window(qtbot)
     assert "“Garden” failed while Inpaint Studio was closed: the losses are no longer finite" in win.banner.text()
     assert RunFolder(run).job["reported"] is True
-    assert win.training.job is None
+    assert win.features["fine_tune"].job is None
     again = make_window(qtbot)                                       # said once only
     assert "Garden" not in again.banner.text()
-    dialog = again.training.show_dialog(run)
+    dialog = again.features["fine_tune"].show_dialog(run)
     assert dialog.view.job.state.status == "failed"
     assert "no longer finite" in dialog.view.banner.text() and dialog.view.resume_button.isHidden()

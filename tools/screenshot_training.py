@@ -116,7 +116,7 @@ def _shoot(args, home: Path) -> int:
     window = MainWindow(autosave=False)
     window.resize(1300, 820)
     window.show()
-    feature = window.training
+    feature = window.features["fine_tune"]
     dialog = feature.show_dialog()
     form = dialog.form
     form.set_folder(str(photos))

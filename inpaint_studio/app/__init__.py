@@ -24,9 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     paths = [a for a in argv[1:] if not a.startswith("-")]
 
     def start():
-        restored = window.offer_recovery()
+        restored = window.files.offer_recovery()
         if paths and not restored:
-            window.open_path(paths[0])
+            window.files.open_path(paths[0])
 
     QTimer.singleShot(0, start)
     return app.exec()

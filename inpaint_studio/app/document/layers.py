@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field, replace
 
+import cv2
 import numpy as np
 
 _uids = itertools.count(1)
@@ -179,3 +180,17 @@ def bounding_rect(mask: np.ndarray) -> tuple[int, int, int, int] | None:
         return None
     cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
     return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
+
+
+def thumbnail(rgb: np.ndarray, alpha: np.ndarray | None, size: int) -> np.ndarray:
+    """Downscaled RGBA copy whose longer side is at most `size` (area averaging)."""
+    h, w = rgb.shape[:2]
+    scale = min(1.0, size / max(h, w))
+    tw, th = max(1, round(w * scale)), max(1, round(h * scale))
+    rgba = np.dstack([rgb, alpha if alpha is not None else np.full((h, w), 255, np.uint8)])
+    if scale < 1.0:
+        # pre-shrink by striding so huge photos stay fast, then average
+        step = max(1, int(1 / scale) // 2)
+        rgba = np.ascontiguousarray(rgba[::step, ::step])
+        rgba = cv2.resize(rgba, (tw, th), interpolation=cv2.INTER_AREA)
+    return rgba

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .layers import HOLE, IMAGE, PAINT, RESULT, Layer, MaskLayer, flatten
-from ..ui.qimage import thumbnail
+from .layers import HOLE, IMAGE, PAINT, RESULT, Layer, MaskLayer, flatten, thumbnail
 
 MIMETYPE = b"image/openraster"
 NS = "urn:inpaint-studio:openraster:1"

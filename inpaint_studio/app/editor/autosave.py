@@ -1,76 +1,27 @@
 """Autosave and crash recovery.
 
 While a document has unsaved changes it is written every few minutes (and after each
-inpainting) to `recovery_dir()/session-<id>.ora` with a JSON note beside it, on a background
-thread so the editor never stutters. A clean exit or a save removes them; files left by a
-session that is gone are offered for restoring at the next start.
+inpainting) to `recovery_dir()/session-<id>.ora` with a JSON note beside it (the recovery files
+of document/recovery.py), on a background thread so the editor never stutters. A clean exit or a
+save removes them; files left by a session that is gone are offered for restoring at the next
+start.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
-import sys
 import threading
-import time
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from ...paths import recovery_dir
-from ..document.project import Project, read_ora, write_ora
+from ..document.project import Project
+from ..document.recovery import RecoveryFile, find_orphans, session_paths, write_recovery
 
 log = logging.getLogger(__name__)
 
 # () -> (state token, Project) or None when there is nothing to keep
 SnapshotFn = Callable[[], "tuple[object, Project] | None"]
-
-
-@dataclass
-class RecoveryFile:
-    ora: Path
-    note: Path
-    info: dict
-
-    @property
-    def title(self) -> str:
-        return self.info.get("title") or "Untitled"
-
-    @property
-    def saved_at(self) -> str:
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(self.info.get("saved_at", 0)))
-
-    def load(self) -> Project:
-        return read_ora(self.ora)
-
-    def discard(self) -> None:
-        self.note.unlink(missing_ok=True)
-        self.ora.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False          # our own pid: left by an earlier window of this process
-    if sys.platform == "win32":
-        return False          # no safe probe without extra dependencies; offering is harmless
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class RecoveryManager(QObject):
@@ -82,9 +33,7 @@ class RecoveryManager(QObject):
         super().__init__(parent)
         self.snapshot = snapshot
         self.session = uuid.uuid4().hex[:12]
-        folder = recovery_dir()
-        self.ora_path = folder / f"session-{self.session}.ora"
-        self.note_path = folder / f"session-{self.session}.json"
+        self.ora_path, self.note_path = session_paths(self.session)
         self._last_token = None
         self._thread: threading.Thread | None = None
         self._again = False
@@ -119,12 +68,7 @@ class RecoveryManager(QObject):
 
     def _write(self, project: Project) -> None:
         try:
-            write_ora(self.ora_path, project, compress_level=1)
-            _write_json_atomic(self.note_path, {
-                "pid": os.getpid(), "session": self.session, "saved_at": time.time(),
-                "title": project.meta.get("title", ""), "source": project.meta.get("source"),
-                "project_path": project.meta.get("project_path"),
-                "size": [project.width, project.height]})
+            write_recovery(self.ora_path, self.note_path, project, self.session)
         except Exception as exc:  # a full disk must not take the editor down
             log.warning("autosave failed: %s", exc)
             self._last_token = None
@@ -153,14 +97,4 @@ class RecoveryManager(QObject):
     # -- finding --------------------------------------------------------------------------------
     def orphans(self) -> list[RecoveryFile]:
         """Recovery files of sessions that are gone, newest first."""
-        found = []
-        for note in recovery_dir().glob("session-*.json"):
-            try:
-                info = json.loads(note.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            ora = note.with_suffix(".ora")
-            if info.get("session") == self.session or not ora.exists() or _alive(int(info.get("pid", 0))):
-                continue
-            found.append(RecoveryFile(ora, note, info))
-        return sorted(found, key=lambda f: f.info.get("saved_at", 0), reverse=True)
+        return find_orphans(self.session)

@@ -1,5 +1,5 @@
-"""File handling for the main window (a mixin): open, save, export, masks as files, recent
-files, drag and drop, the unsaved-changes question, autosave and recovery.
+"""The window's file controller: open, save, export, masks as files, recent files, dropped
+files, the unsaved-changes question, autosave and recovery.
 
 Rules: every write is atomic (imaging and project write a temporary file, then rename); writing
 onto the photo that was opened asks first; errors go to the banner and leave the document as is.
@@ -11,7 +11,8 @@ import os
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, Qt
+from PySide6.QtCore import QEventLoop, QObject, Qt
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication
 
 from ...imaging import SUPPORTED_SUFFIXES, ImageError, read_image, read_mask, write_image, write_mask
@@ -20,6 +21,7 @@ from .document import Document
 from ..document.layers import HOLE, MaskLayer, flatten
 from ..document.project import Project, ProjectError, read_ora, write_ora
 from .autosave import RecoveryManager
+from .undo import MaskEdit
 
 OPENABLE = set(SUPPORTED_SUFFIXES) | {".ora"}
 LOSSY = {".jpg", ".jpeg", ".webp"}
@@ -34,7 +36,7 @@ def _same_file(a: Path | None, b: Path | None) -> bool:
         return Path(a).resolve() == Path(b).resolve()
 
 
-def _busy_loop(window, text: str, func):
+def _busy_loop(files: "FileController", text: str, func):
     """Run `func` on a helper thread. If it takes more than a moment, the window is disabled
     (no edits can slip in) but keeps repainting while it waits. Returns or raises as func did."""
     outcome = {}
@@ -49,7 +51,8 @@ def _busy_loop(window, text: str, func):
     thread.start()
     thread.join(0.15)
     if thread.is_alive():
-        window.file_busy = True
+        window = files.window
+        files.busy = True
         window.setEnabled(False)
         QApplication.setOverrideCursor(Qt.WaitCursor)
         window.statusBar().showMessage(text)
@@ -61,27 +64,44 @@ def _busy_loop(window, text: str, func):
             QApplication.restoreOverrideCursor()
             window.setEnabled(True)
             window.statusBar().clearMessage()
-            window.file_busy = False
+            files.busy = False
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("value")
 
 
-class FileActions:
-    # -- setup --------------------------------------------------------------------------------
-    def _init_files(self, autosave: bool) -> None:
+class FileController(QObject):
+    def __init__(self, window, autosave: bool = True):
+        super().__init__(window)
+        self.window = window
+        self.settings, self.prompter, self.banner = window.settings, window.prompter, window.banner
         minutes = self.settings.autosave_minutes if autosave else 0
         self.recovery = RecoveryManager(self._recovery_snapshot, minutes, parent=self)
         self.recovery.failed.connect(lambda message: self.banner.show_message(message, "warning"))
-        self.file_busy = False        # a file is being read or written (edits are blocked)
+        self.busy = False             # a file is being read or written (edits are blocked)
 
-    def _fill_file_menu(self, menu) -> None:
-        menu.addAction(self.actions["open"])
+    @property
+    def document(self):
+        return self.window.document
+
+    def build_actions(self) -> None:
+        add = self.window.add_action
+        add("open", "&Open…", self.open_dialog, QKeySequence.Open, "mdi6.folder-open-outline", "Open a photo or project")
+        add("save", "&Save", self.save, QKeySequence.Save, "mdi6.content-save-outline", "Save the project")
+        add("save_as", "Save &As…", lambda: self.save_as(), QKeySequence.SaveAs, "mdi6.content-save-edit-outline")
+        add("export", "&Export Image…", lambda: self.export(), "Ctrl+E", "mdi6.export",
+            "Export the visible layers as an image")
+        add("load_mask", "Load Mask…", lambda: self.load_mask(), None, "mdi6.file-upload-outline")
+        add("export_mask", "Export Mask…", lambda: self.export_mask(), None, "mdi6.file-download-outline")
+
+    def fill_menu(self, menu) -> None:
+        actions = self.window.actions
+        menu.addAction(actions["open"])
         self.recent_menu = menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         menu.addSeparator()
         for name in ("save", "save_as", "export", None, "load_mask", "export_mask", None, "quit"):
-            menu.addSeparator() if name is None else menu.addAction(self.actions[name])
+            menu.addSeparator() if name is None else menu.addAction(actions[name])
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
@@ -128,10 +148,9 @@ class FileActions:
         except OSError as exc:
             self.banner.show_message(f"Could not open {path.name}: {exc.strerror or exc}.")
             return False
-        if self.job is not None:
-            self.cancel_inpaint()
+        self.window.inpainting.cancel()
         self.recovery.discard()
-        self.set_document(doc)
+        self.window.set_document(doc)
         self._remember(path)
         self.banner.dismiss()
         return True
@@ -234,9 +253,9 @@ class FileActions:
             doc.project_path = path
             doc.mark_saved()
             self.recovery.discard()
-            self._update_title()
+            self.window.update_title()
         self._remember(path)
-        self.statusBar().showMessage(f"{'Saved' if mark_saved else 'Exported'} {path}", 5000)
+        self.window.statusBar().showMessage(f"{'Saved' if mark_saved else 'Exported'} {path}", 5000)
         return True
 
     def project_snapshot(self) -> Project:
@@ -265,13 +284,12 @@ class FileActions:
         except ImageError as exc:
             self.banner.show_message(f"Could not load the mask: {_detail(exc, Path(path))}")
             return False
-        from .undo import MaskEdit
         mask = doc.mask(HOLE).data
         edit = MaskEdit(mask)
         edit.touch_all()
         mask[...] = loaded
         doc.notify_mask(HOLE)
-        self.commit_mask_edit(edit, HOLE, "Load mask")
+        self.window.commit_mask_edit(edit, HOLE, "Load mask")
         return True
 
     def export_mask(self, path=None) -> bool:
@@ -289,7 +307,7 @@ class FileActions:
         except ImageError as exc:
             self.banner.show_message(f"Could not export the mask: {_detail(exc, Path(path))}")
             return False
-        self.statusBar().showMessage(f"Mask exported to {path}", 5000)
+        self.window.statusBar().showMessage(f"Mask exported to {path}", 5000)
         return True
 
     # -- unsaved work -------------------------------------------------------------------------
@@ -305,28 +323,24 @@ class FileActions:
 
     # -- drag and drop ------------------------------------------------------------------------
     @staticmethod
-    def _dropped_path(mime) -> Path | None:
+    def dropped_path(mime) -> Path | None:
+        """The first file of a drag that the editor can open, or None."""
         for url in mime.urls() if mime.hasUrls() else []:
             if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in OPENABLE:
                 return Path(url.toLocalFile())
         return None
 
-    def dragEnterEvent(self, event):
-        if self._dropped_path(event.mimeData()) is not None:
-            event.acceptProposedAction()
-
-    def dropEvent(self, event):
-        path = self._dropped_path(event.mimeData())
-        if path is not None:
-            event.acceptProposedAction()
-            self.open_path(path)
-
     # -- autosave and recovery ----------------------------------------------------------------
+    def shutdown(self) -> None:
+        """A clean exit: the autosave stops and this session's recovery file goes."""
+        self.recovery.shutdown()
+        self.recovery.discard()
+
     def _recovery_snapshot(self):
         doc = self.document
         if doc is None or not doc.is_dirty():
             return None
-        return (id(doc), self._edit_serial), self.project_snapshot()
+        return (id(doc), self.window.edit_serial), self.project_snapshot()
 
     def offer_recovery(self) -> bool:
         """Offer the autosaved work of sessions that did not close properly; True if restored."""
@@ -344,7 +358,7 @@ class FileActions:
             saved = project.meta.get("project_path")
             doc.project_path = Path(saved) if saved else None
             doc.restored = True
-            self.set_document(doc)
+            self.window.set_document(doc)
             found.discard()
             self.recovery.save_now()          # keep it safe under this session's name
             self.banner.show_message(f"Restored “{doc.title}” from the autosave. Save it to keep it.", "info")

@@ -1,34 +1,39 @@
-"""The editor window.
-
-API for tests, scripts and later dialogs (fine-tune, model manager, guided-fill tools):
+"""The editor window. It owns the document on screen, the canvas, the panels, the tools and two
+controllers: `files` (FileController: open, save, export, masks as files, autosave and recovery)
+and `inpainting` (InpaintController: engines, devices, jobs, results). Features (features.py)
+plug in through the hooks below; none replaces a method or reaches into private state.
 
 Attributes
   document         the open Document (document.py) or None: layers, masks, undo_stack, paths
   canvas           CanvasView (canvas.py): zoom/fit/actual_size, add_overlay/remove_overlay,
                    set_compare_split, set_showing_original; its viewport() takes mouse events
   banner           MessageBanner: non-modal errors and notices (`text()`, `messages`)
-  prompter         Prompter (dialogs.py): every modal question; replace it or its methods in tests
+  prompter         Prompter (ui/dialogs.py): every modal question; replace it or its methods in tests
   settings         AppSettings (QSettings)
+  files            FileController: open_path(path), save(), save_as(path=None), export(path=None,
+                   quality=None), load_mask(path=None), export_mask(path=None), offer_recovery(),
+                   project_snapshot(), maybe_keep_changes(), recovery, busy
+  inpainting       InpaintController: inpaint(engine_id=None, engine_label=None), cancel(),
+                   set_engine(id), set_device(name), refresh_engines(), engine_kind(), engine_label(),
+                   options(), engine_id, device, devices, engines, job, last_result, engine_combo,
+                   engine_factory ((engine_id, device) -> Engine, the app's engines; tests replace it)
   tools            {tool id: Tool}; `tool` is the current one (mask_tools.py, register_tool)
   actions          {name: QAction}, e.g. "open", "save", "inpaint", "undo", "clear_mask"
   menus            {"file", "edit", "view", "tools", "model", "help": QMenu}
-  runner, job      JobRunner and the running InpaintJob (None when idle)
-  recovery         RecoveryManager (autosave)
-  engine_factory   (engine_id, device) -> Engine, called on the worker thread
-  engines_provider () -> [(id, label, kind)], read by refresh_engines()
+  features         {name: the object a feature's install() returned}
+
+Hooks for features (the order features install in changes nothing)
+  add_model_action(action, rank), add_menu_action(menu, action, rank)   ranked menu sections
+  add_tool(cls)                         a tool: tool bar, Tools menu and shortcut, by cls.rank
+  add_close_guard(fn)                   () -> bool asked before closing (False keeps it open)
+  inpainting.add_option_provider(fn)    fn(document) -> {InpaintOptions field: value}
+  inpainting.add_engine_source(scheme, fn)   engines for ids "scheme:..."
+  add_action(name, text, slot, ...)     a named QAction with its shortcut and tool tip
 
 Methods
-  open_path(path) -> bool, save() -> bool, save_as(path=None) -> bool, export(path=None, quality=None)
-  load_mask(path=None) -> bool, export_mask(path=None) -> bool, set_document(doc)
-  set_tool(id), brush_size / brush_hardness (properties), ensure_mask(key, name, color)
-  clear_mask(), invert_mask(), grow_mask(px=None), shrink_mask(px=None)
-  inpaint() -> InpaintJob | None, cancel_inpaint(), set_engine(id), set_device(name)
-  refresh_engines() (after models were added or removed), add_model_action(action) (Model menu)
-  result_layers() -> [Layer], offer_recovery() -> bool, project_snapshot() -> Project
-  add_tool(cls) (a Tool registered later), close_guards (list of () -> bool asked before closing,
-  e.g. "a training job is running: stop it?")
-  inpaint_options() -> InpaintOptions (override/extend for new engine options)
-  engine_id, device (current choices), last_result ((InpaintResult, InpaintRequest) or None)
+  set_document(doc), set_tool(id), brush_size / brush_hardness (properties), ensure_mask(key,
+  name, color), commit_mask_edit(edit, key, text), clear_mask(), invert_mask(), grow_mask(px=None),
+  shrink_mask(px=None), result_layers() -> [Layer], delete_layer(uid), merge_down(uid)
 
 Signals
   document_changed(object), result_added(int uid), job_state_changed(str: "running" | "done" |
@@ -46,28 +51,30 @@ from ..ui.banner import MessageBanner
 from .canvas import CanvasView
 from ..ui.dialogs import Prompter
 from .document import Document
-from ..features import install_extensions
-from .files import FileActions
-from .inpainting import InpaintActions
+from ..features import install_features
+from .files import FileController
+from .inpainting import InpaintController
 from .inpaint_panel import InpaintPanel
 from ..document.layers import HOLE, IMAGE, MaskLayer
 from .layers_panel import LayersPanel
 from ..document.mask_ops import clear, grow, invert
 from .mask_tools import TOOLS, Tool
+from .menus import RankedSection
 from ..ui.settings import AppSettings
 from ..ui.theme import icon
 from .tool_options import MAX_BRUSH, ToolOptionsPanel
 from .undo import LayerPropsCommand, MaskCommand, MaskEdit, MergeDownCommand, RemoveLayerCommand
 
 
-class MainWindow(FileActions, InpaintActions, QMainWindow):
+class MainWindow(QMainWindow):
     document_changed = Signal(object)
     result_added = Signal(int)
     job_state_changed = Signal(str)
     engines_changed = Signal()
 
     def __init__(self, settings: AppSettings | None = None, prompter: Prompter | None = None,
-                 engine_factory=None, engines_provider=None, autosave: bool = True):
+                 engine_factory=None, engines_provider=None, autosave: bool = True,
+                 features: dict[str, str] | None = None):
         super().__init__()
         self.settings = settings or AppSettings()
         self.prompter = prompter or Prompter(self)
@@ -78,6 +85,8 @@ class MainWindow(FileActions, InpaintActions, QMainWindow):
         self._edit_serial = 0
         self._listening: Document | None = None
         self.close_guards: list = []   # () -> bool callables; any False keeps the window open
+        self.features: dict[str, object] = {}
+        self.sections: dict[str, RankedSection] = {}   # where features' actions go
         self.setWindowTitle("Inpaint Studio")
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.AnimatedDocks | QMainWindow.AllowNestedDocks)
@@ -100,15 +109,15 @@ class MainWindow(FileActions, InpaintActions, QMainWindow):
         self._brush_size = max(1, min(self.settings.brush_size, MAX_BRUSH))
         self._hardness = min(max(self.settings.brush_hardness, 0.0), 1.0)
 
-        self._init_inpainting(engine_factory, engines_provider)
-        self._init_files(autosave)
+        self.inpainting = InpaintController(self, engine_factory, engines_provider)
+        self.files = FileController(self, autosave)
         self._build_panels()
         self._build_actions()
         self._build_menus()
         self._build_toolbars()
         self._build_status_bar()
-        self.refresh_engines()
-        install_extensions(self)
+        self.inpainting.refresh_engines()
+        install_features(self, features)    # None: all of features.FEATURES
 
         self.canvas.cursor_moved.connect(self._cursor_moved)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
@@ -139,9 +148,8 @@ class MainWindow(FileActions, InpaintActions, QMainWindow):
         self.tool_panel.hardness_changed.connect(lambda v: setattr(self, "brush_hardness", v))
         self.tool_panel.mask_opacity_changed.connect(lambda v: self._set_mask_look(opacity=v))
         self.tool_panel.mask_color_requested.connect(self._pick_mask_color)
-        self.inpaint_panel = InpaintPanel(self.devices)
-        self.inpaint_panel.cancel_requested.connect(self.cancel_inpaint)
-        self._connect_inpaint_panel()
+        self.inpaint_panel = InpaintPanel(self.inpainting.devices)
+        self.inpainting.connect_panel(self.inpaint_panel)
         self.layers_panel = LayersPanel()
         lp = self.layers_panel
         lp.visibility_toggled.connect(lambda uid, v: self._layer_props(uid, "Show layer" if v else "Hide layer", visible=v))
@@ -158,8 +166,9 @@ class MainWindow(FileActions, InpaintActions, QMainWindow):
         self.resizeDocks([self.tool_dock, self.inpaint_dock, self.layers_dock], [140, 150, 500], Qt.Vertical)
         self.resizeDocks([self.layers_dock], [300], Qt.Horizontal)
 
-    def _action(self, name: str, text: str, slot=None, shortcut=None, icon_name: str | None = None,
-                tip: str | None = None, checkable: bool = False) -> QAction:
+    def add_action(self, name: str, text: str, slot=None, shortcut=None, icon_name: str | None = None,
+                   tip: str | None = None, checkable: bool = False) -> QAction:
+        """A QAction in `actions[name]` whose shortcut works wherever the focus is in the window."""
         action = QAction(text, self)
         if icon_name:
             action.setIcon(icon(icon_name))
@@ -179,13 +188,8 @@ class MainWindow(FileActions, InpaintActions, QMainWindow):
         return action
 
     def _build_actions(self) -> None:
-        a = self._action
-        a("open", "&Open…", self.open_dialog, QKeySequence.Open, "mdi6.folder-open-outline", "Open a photo or project")
-        a("save", "&Save", self.save, QKeySequence.Save, "mdi6.content-save-outline", "Save the project")
-        a("save_as", "Save &As…", lambda: self.save_as(), QKeySequence.SaveAs, "mdi6.content-save-edit-outline")
-        a("export", "&Export Image…", lambda: self.export(), "Ctrl+E", "mdi6.export", "Export the visible layers as an image")
-        a("load_mask", "Load Mask…", lambda: self.load_mask(), None, "mdi6.file-upload-outline")
-        a("export_mask", "Export Mask…", lambda: self.export_mask(), None, "mdi6.file-download-outline")
+        a = self.add_action
+        self.files.build_actions()
         a("quit", "&Quit", self.close, QKeySequence.Quit)
         undo = self.undo_group.createUndoAction(self, "&Undo")
         undo.setShortcuts(QKeySequence.Undo)
@@ -217,29 +221,44 @@ class MainWindow(FileActions, InpaintActions, QMainWindow):
         self.tool_group = QActionGroup(self)
         for tid in self.tools:
             self._tool_action(tid)
-        self._build_inpaint_actions()
+        self.inpainting.build_actions()
 
     def _tool_action(self, tid: str) -> QAction:
         tool = self.tools[tid]
-        action = self._action(f"tool_{tid}", tool.label, lambda checked=False, t=tid: self.set_tool(t),
-                              tool.shortcut or None, tool.icon, tool.tip or tool.label, checkable=True)
+        action = self.add_action(f"tool_{tid}", tool.label, lambda checked=False, t=tid: self.set_tool(t),
+                                 tool.shortcut or None, tool.icon, tool.tip or tool.label, checkable=True)
         self.tool_group.addAction(action)
         return action
 
     def add_tool(self, cls: type[Tool]) -> Tool:
         """Add a tool class registered after the window was built: tool bar, Tools menu and
-        shortcut. Returns its instance."""
+        shortcut, after the built-in tools in the order of `cls.rank`. Returns its instance."""
         self.tools[cls.id] = tool = cls(self)
         action = self._tool_action(cls.id)
-        self.toolbars["tools"].addAction(action)
-        self.menus["tools"].insertAction(self._tools_menu_end, action)
+        self.sections["toolbar_tools"].add(action, cls.rank)
+        self.sections["tools"].add(action, cls.rank)
         return tool
+
+    def add_menu_action(self, menu: str, action: QAction, rank: float = 100) -> None:
+        """Put a feature's command into a ranked section: "model" (above the inpaint commands),
+        "tools" (after the tools), "tools_end" (at the end of the Tools menu) or "view"."""
+        self.sections[menu].add(action, rank)
+        if action.parent() is None:
+            action.setParent(self)
+
+    def add_model_action(self, action: QAction, rank: float = 100) -> None:
+        """Plug a command (model manager, fine-tune dialog, ...) into the Model menu."""
+        self.add_menu_action("model", action, rank)
+
+    def add_close_guard(self, guard) -> None:
+        """`guard() -> bool` is asked before the window closes; False keeps it open."""
+        self.close_guards.append(guard)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
         m = self.menus
         m["file"] = bar.addMenu("&File")
-        self._fill_file_menu(m["file"])
+        self.files.fill_menu(m["file"])
         m["edit"] = bar.addMenu("&Edit")
         for name in ("undo", "redo", None, "clear_mask", "invert_mask", "grow_mask", "shrink_mask", None,
                      "merge_down", "delete_layer"):
@@ -250,14 +269,20 @@ class MainWindow(FileActions, InpaintActions, QMainWindow):
         m["view"].addSeparator()
         for dock in (self.tool_dock, self.inpaint_dock, self.layers_dock):
             m["view"].addAction(dock.toggleViewAction())
+        self.sections["view"] = RankedSection(m["view"], lead=m["view"].addSeparator())
         m["tools"] = bar.addMenu("&Tools")
         for tid in self.tools:
             m["tools"].addAction(self.actions[f"tool_{tid}"])
-        self._tools_menu_end = m["tools"].addSeparator()
+        self.sections["tools"] = RankedSection(m["tools"], end=m["tools"].addSeparator())
         for name in ("brush_smaller", "brush_bigger", "softer", "harder"):
             m["tools"].addAction(self.actions[name])
+        self.sections["tools_end"] = RankedSection(m["tools"], lead=m["tools"].addSeparator())
         m["model"] = bar.addMenu("&Model")
-        self._fill_model_menu(m["model"])
+        self.inpainting.fill_menu(m["model"])
+        self.sections["model"] = RankedSection(m["model"], lead=m["model"].addSeparator(),
+                                               end=m["model"].addSeparator())
+        m["model"].addAction(self.actions["inpaint"])
+        m["model"].addAction(self.actions["cancel"])
         m["help"] = bar.addMenu("&Help")
         m["help"].addAction(self.actions["shortcuts"])
         m["help"].addAction(self.actions["about"])
@@ -283,7 +308,7 @@ class MainWindow(FileActions, InpaintActions, QMainWindow):
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
         top.addWidget(spacer)
-        self._add_inpaint_controls(top)
+        self.inpainting.add_controls(top)
         self.addToolBar(Qt.TopToolBarArea, top)
 
         side = QToolBar("Tools")
@@ -293,6 +318,7 @@ class MainWindow(FileActions, InpaintActions, QMainWindow):
         side.setOrientation(Qt.Vertical)
         for tid in self.tools:
             side.addAction(self.actions[f"tool_{tid}"])
+        self.sections["toolbar_tools"] = RankedSection(side)
         self.addToolBar(Qt.LeftToolBarArea, side)
         self.toolbars = {"main": top, "tools": side}
 
@@ -324,7 +350,7 @@ class MainWindow(FileActions, InpaintActions, QMainWindow):
             self.undo_group.addStack(doc.undo_stack)
             self.undo_group.setActiveStack(doc.undo_stack)
             doc.undo_stack.indexChanged.connect(self._stack_changed)
-            doc.undo_stack.cleanChanged.connect(self._update_title)
+            doc.undo_stack.cleanChanged.connect(self.update_title)
             self._listening = doc
             self.size_label.setText(f"{doc.width} × {doc.height}")
         else:
@@ -332,7 +358,7 @@ class MainWindow(FileActions, InpaintActions, QMainWindow):
         self.canvas.set_document(doc)
         self.layers_panel.set_document(doc)
         self._sync_mask_panel()
-        self._update_title()
+        self.update_title()
         self._update_enabled()
         self.compare_off()
         self.canvas.setFocus()
@@ -346,7 +372,7 @@ class MainWindow(FileActions, InpaintActions, QMainWindow):
             return
         self._listening = None
         doc.undo_stack.indexChanged.disconnect(self._stack_changed)
-        doc.undo_stack.cleanChanged.disconnect(self._update_title)
+        doc.undo_stack.cleanChanged.disconnect(self.update_title)
         self.undo_group.removeStack(doc.undo_stack)
 
     def _apply_mask_prefs(self, doc: Document) -> None:
@@ -356,10 +382,15 @@ class MainWindow(FileActions, InpaintActions, QMainWindow):
 
     def _stack_changed(self, _index: int) -> None:
         self._edit_serial += 1
-        self._update_title()
+        self.update_title()
         self._update_enabled()
 
-    def _update_title(self, *_):
+    @property
+    def edit_serial(self) -> int:
+        """Counts the document's edits (undo and redo included): autosave writes when it moved."""
+        return self._edit_serial
+
+    def update_title(self, *_):
         doc = self.document
         if doc is None:
             self.setWindowTitle("Inpaint Studio")
@@ -374,7 +405,7 @@ class MainWindow(FileActions, InpaintActions, QMainWindow):
                      "grow_mask", "shrink_mask", "zoom_in", "zoom_out", "fit", "actual_size", "compare",
                      "merge_down", "delete_layer"):
             self.actions[name].setEnabled(has_doc)
-        self._update_inpaint_enabled()
+        self.inpainting.update_enabled()
 
     def ensure_mask(self, key: str, name: str, color=(80, 200, 120)) -> MaskLayer:
         """The document's mask `key`, created empty (and shown in the layers panel) if missing."""
@@ -546,12 +577,23 @@ class MainWindow(FileActions, InpaintActions, QMainWindow):
                                 f"(pyramid-context encoder network) and OpenCV's Telea and Navier-Stokes "
                                 f"methods.</p>")
 
+    # -- dropped files ------------------------------------------------------------------------
+    def dragEnterEvent(self, event):
+        if self.files.dropped_path(event.mimeData()) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):
+        path = self.files.dropped_path(event.mimeData())
+        if path is not None:
+            event.acceptProposedAction()
+            self.files.open_path(path)
+
     # -- closing ------------------------------------------------------------------------------
     def closeEvent(self, event):
-        if self.file_busy:
+        if self.files.busy:
             event.ignore()
             return
-        if not all(guard() for guard in self.close_guards) or not self.maybe_keep_changes():
+        if not all(guard() for guard in self.close_guards) or not self.files.maybe_keep_changes():
             event.ignore()
             return
         self.shutdown()
@@ -559,12 +601,9 @@ class MainWindow(FileActions, InpaintActions, QMainWindow):
 
     def shutdown(self) -> None:
         """Stop jobs and autosave, remember the layout. Called once the window may close."""
-        if self.job is not None:
-            self.cancel_inpaint()
         self.settings.save_window_state(self.saveGeometry(), self.saveState())
         self.settings.sync()
-        self.runner.shutdown(3000)
-        self.recovery.shutdown()
-        self.recovery.discard()
+        self.inpainting.shutdown()
+        self.files.shutdown()
         if self.document is not None:
             self._detach(self.document)

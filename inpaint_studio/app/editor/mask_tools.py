@@ -43,6 +43,7 @@ class Tool:
     mask_key: str | None = None       # None: the document's active mask
     mask_name = ""
     mask_color = (255, 64, 96)
+    rank = 100                        # a tool added later (add_tool): its place after the built-in ones
 
     def __init__(self, editor):
         self.editor = editor

@@ -49,10 +49,8 @@ class AttentionView(QObject):
         self.action.toggled.connect(self.set_enabled)
         window.actions["attention_view"] = self.action
         window.addAction(self.action)
-        window.menus["view"].addSeparator()
-        window.menus["view"].addAction(self.action)
-        base_options = window.inpaint_options
-        window.inpaint_options = lambda: self._options(base_options())
+        window.add_menu_action("view", self.action, 10)
+        window.inpainting.add_option_provider(lambda _document: {"return_flow": self.enabled})
         window.result_added.connect(self._result_added)
         window.document_changed.connect(self._document_changed)
         window.canvas.cursor_moved.connect(self._hover)
@@ -63,12 +61,9 @@ class AttentionView(QObject):
         return self.action.isChecked()
 
     # -- engine side ----------------------------------------------------------------------------
-    def _options(self, options):
-        options.return_flow = self.enabled
-        return options
-
     def _result_added(self, uid: int) -> None:
-        result = self.window.last_result[0] if self.window.last_result else None
+        last = self.window.inpainting.last_result
+        result = last[0] if last else None
         flow = getattr(result, "flow", None)
         if flow is None or not np.isfinite(flow[..., 0]).any():
             self.clear()
@@ -157,5 +152,5 @@ class AttentionView(QObject):
             self.clear()  # the result was undone or deleted
 
 
-def install(window) -> None:
-    window.attention_view = AttentionView(window)
+def install(window) -> AttentionView:
+    return AttentionView(window)

@@ -5,8 +5,8 @@ session folder, runs `python -m trainer adapt` as a child process (QProcess; the
 imports the trainer), follows its JSON-lines events on stdout in a small non-modal progress
 window with a Cancel button, and when the adapted model is saved (a temporary model in the
 session folder, not in the model list) fills the hole with it: the result layer's name says
-"adapted". The engine factory is extended to know the adapted model; only the newest one is
-kept. The session folder goes when the window does.
+"adapted". The feature is the engine source of ids "adapted:..." (the inpainting controller's
+hook); only the newest adapted model is kept. The session folder goes when the window does.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
+from ...contracts.devices import DEVICES, TRAINING
 from ...contracts.events import DONE, ERROR, EventLines
 from ...engine import InpaintError, PENNetEngine, resolve_device
 from ...engine.registry import RegistryError, read_model
@@ -28,9 +29,11 @@ from ...paths import PACKAGE_ROOT, user_data_root
 from ..document.layers import HOLE
 from ..ui.theme import icon
 
+TRAINING_DEVICES = DEVICES[TRAINING]
 STEPS_CPU = 100      # a few minutes on a laptop CPU (see the adapt-eval table in the notes)
 STEPS_GPU = 300
-ADAPTED_PREFIX = "adapted:"
+ADAPTED_SCHEME = "adapted"           # engine ids "adapted:<card path>"
+MENU_RANK = 10                       # in the Model menu: first of the features
 STALE_SESSION_S = 2 * 24 * 3600
 CODE_ROOT = PACKAGE_ROOT.parent   # holds inpaint_studio/ and trainer/
 
@@ -163,17 +166,16 @@ class LearnFromPhoto(QObject):
                                "area (never on the hole), then fill the hole with it")
         self.action.triggered.connect(lambda: self.start())
         window.actions["learn_photo"] = self.action
-        window.add_model_action(self.action)
-        base_factory = window.engine_factory
-        window.engine_factory = lambda engine_id, device: self._engine(engine_id, device, base_factory)
-        window.close_guards.append(self._may_close)
+        window.add_model_action(self.action, MENU_RANK)
+        window.inpainting.add_engine_source(ADAPTED_SCHEME, self._engine)
+        window.add_close_guard(self._may_close)
         session = self.session
         window.destroyed.connect(lambda *_: shutil.rmtree(session, ignore_errors=True))
 
     # -- starting -------------------------------------------------------------------------------
     def default_steps(self) -> int:
         try:
-            on_gpu = resolve_device(self.window.device).type == "cuda"
+            on_gpu = resolve_device(self.window.inpainting.device).type == "cuda"
         except InpaintError:
             on_gpu = False
         return STEPS_GPU if on_gpu else STEPS_CPU
@@ -181,7 +183,7 @@ class LearnFromPhoto(QObject):
     def start(self, steps: int | None = None) -> bool:
         """Adapt the current model to the open image, then fill; False (and a message) when it
         cannot start."""
-        w = self.window
+        w, inpainting = self.window, self.window.inpainting
         doc = w.document
         say = w.banner.show_message
         if doc is None:
@@ -189,13 +191,13 @@ class LearnFromPhoto(QObject):
         if self.running:
             say("Already learning from this photo.", "info")
             return False
-        if w.job is not None:
+        if inpainting.job is not None:
             say("Wait for the running inpainting job first.", "info")
             return False
         if not doc.mask(HOLE).data.any():
             say("Paint the hole first: learning avoids it, and the adapted model fills it.", "info")
             return False
-        if w.engine_kind() != "pennet":
+        if inpainting.engine_kind() != "pennet":
             say("Learning from a photo needs a PEN-Net model: choose one in the Model menu.", "info")
             return False
         if min(doc.width, doc.height) < 64:
@@ -211,9 +213,9 @@ class LearnFromPhoto(QObject):
         except (OSError, ImageError) as exc:
             say(f"Could not write the image for the trainer: {exc}")
             return False
-        self._base_label = w.engine_label().replace("PEN-Net: ", "")
-        device = w.device if w.device in ("auto", "cpu", "cuda") else "auto"
-        args = ["--model", w.engine_id, "--image", str(folder / "image.png"), "--mask", str(folder / "mask.png"),
+        self._base_label = inpainting.engine_label().replace("PEN-Net: ", "")
+        device = inpainting.device if inpainting.device in TRAINING_DEVICES else "auto"
+        args = ["--model", inpainting.engine_id, "--image", str(folder / "image.png"), "--mask", str(folder / "mask.png"),
                 "--steps", str(steps), "--out-name", f"{self._base_label} adapted",
                 "--out-dir", str(folder / "model"), "--device", device]
         self._doc = doc
@@ -280,7 +282,7 @@ class LearnFromPhoto(QObject):
         except (RegistryError, KeyError, TypeError) as exc:
             w.banner.show_message(f"The adapted model could not be read: {exc}")
             return
-        self._keep_only(ADAPTED_PREFIX + str(info.card_path), info)
+        self._keep_only(f"{ADAPTED_SCHEME}:{info.card_path}", info)
         metrics = done.get("metrics") or {}
         before, after = (metrics.get(k, {}).get("psnr") for k in ("before", "after"))
         if before is not None and after is not None:
@@ -288,7 +290,8 @@ class LearnFromPhoto(QObject):
         if w.document is not self._doc:
             w.banner.show_message("Another image was opened meanwhile: the adapted model was not used.", "info")
             return
-        if w.inpaint(engine_id=next(iter(self.adapted)), engine_label=f"PEN-Net: {self._base_label} adapted") is None:
+        if w.inpainting.inpaint(engine_id=next(iter(self.adapted)),
+                                engine_label=f"PEN-Net: {self._base_label} adapted") is None:
             w.banner.show_message("The adapted model is ready, but the fill could not start.", "info")
 
     # -- the adapted model as an engine ---------------------------------------------------------
@@ -299,11 +302,11 @@ class LearnFromPhoto(QObject):
         self.adapted = {engine_id: info}
         self._engines = {k: v for k, v in self._engines.items() if k[0] == engine_id}
 
-    def _engine(self, engine_id: str, device: str, base_factory):
-        """The window's engine factory (runs on the worker thread), extended by adapted models."""
+    def _engine(self, engine_id: str, device: str):
+        """The engine of an adapted model (runs on the worker thread)."""
         info = self.adapted.get(engine_id)
         if info is None:
-            return base_factory(engine_id, device)
+            raise InpaintError("That adapted model is gone: learn from the photo again.")
         key = (engine_id, device)
         engine = self._engines.get(key)
         if engine is None:
@@ -343,5 +346,5 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
-def install(window) -> None:
-    window.learn_photo = LearnFromPhoto(window)
+def install(window) -> LearnFromPhoto:
+    return LearnFromPhoto(window)

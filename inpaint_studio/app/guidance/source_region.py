@@ -1,9 +1,9 @@
 """The "Source region" tool: paint where the fill may copy from.
 
 A brush (right button erases) that paints into its own mask layer, "source", shown in green.
-The main window's inpaint_options() passes a non-empty source mask to the engine, where every
-ATN level then takes keys only from patches inside it (PEN-Net models; OpenCV ignores it).
-Tools menu: "Clear Source Region" (one undo step).
+The feature's option provider passes a non-empty source mask to the engine, where every ATN
+level then takes keys only from patches inside it (PEN-Net models; OpenCV ignores it).
+Tools menu: "Clear Source Region" (one undo step), right after the tool.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ..editor.mask_tools import BrushTool
 from ..ui.theme import icon
 from ..editor.undo import MaskEdit
 
-SOURCE = "source"                 # the mask key inpaint_options() looks for
+SOURCE = "source"                 # the document mask of the copy-from region
 SOURCE_NAME = "Source region"
 SOURCE_COLOR = (70, 200, 110)
 
@@ -25,11 +25,18 @@ class SourceRegionTool(BrushTool):
     tip = ("Paint where the fill may copy from (PEN-Net). Right button erases. "
            "Leave it empty to copy from anywhere outside the hole.")
     mask_key, mask_name, mask_color = SOURCE, SOURCE_NAME, SOURCE_COLOR
+    rank = 10
 
 
 def source_mask(window) -> MaskLayer | None:
     doc = window.document
     return doc.masks.get(SOURCE) if doc is not None else None
+
+
+def source_option(document) -> dict:
+    """The inpainting option of this feature: the source region, when it is not empty."""
+    mask = document.masks.get(SOURCE) if document is not None else None
+    return {"source": mask.data.copy()} if mask is not None and mask.data.any() else {}
 
 
 def clear_source(window) -> None:
@@ -45,15 +52,14 @@ def clear_source(window) -> None:
     window.commit_mask_edit(edit, SOURCE, "Clear source region")
 
 
-def install(window) -> None:
-    window.add_tool(SourceRegionTool)
+def install(window) -> SourceRegionTool:
+    tool = window.add_tool(SourceRegionTool)
     action = QAction(icon("mdi6.selection-remove"), "Clear Source Region", window)
     action.setToolTip("Empty the source region: copy from anywhere again")
     action.triggered.connect(lambda: clear_source(window))
     window.actions["clear_source"] = action
-    menu = window.menus["tools"]
-    items = menu.actions()
-    after = items.index(window.actions[f"tool_{SourceRegionTool.id}"]) + 1
-    menu.insertAction(items[after] if after < len(items) else None, action)
+    window.add_menu_action("tools", action, SourceRegionTool.rank + 0.5)   # right after the tool
     action.setEnabled(window.document is not None)
     window.document_changed.connect(lambda doc: action.setEnabled(doc is not None))
+    window.inpainting.add_option_provider(source_option)
+    return tool

@@ -128,7 +128,9 @@ class _Finder:
 
 class ScratchFinderPanel(QDialog):
     """The finder's panel for the window's current document. `proposal` is the latest result
-    for the current settings (None while searching)."""
+    for the current settings (None while searching). `closed` says it has gone."""
+
+    closed = Signal()
 
     def __init__(self, window):
         super().__init__(window)
@@ -274,41 +276,51 @@ class ScratchFinderPanel(QDialog):
         self.window.canvas.remove_overlay(PREVIEW_KEY)
         self.hide()
         self.deleteLater()
-        if getattr(self.window, "scratch_finder", None) is self:
-            self.window.scratch_finder = None
+        self.closed.emit()
 
 
-def open_finder(window) -> ScratchFinderPanel | None:
-    """Show the finder for the open document (the one already open is raised)."""
-    if window.document is None:
-        return None
-    panel = getattr(window, "scratch_finder", None)
-    if panel is not None and panel.doc is window.document:
-        panel.raise_()
-        panel.activateWindow()
+class ScratchFinder:
+    """The feature: Tools > "Find Scratches and Dust…" and its panel (`panel`, None when closed)."""
+
+    MENU_RANK = 10
+
+    def __init__(self, window):
+        self.window = window
+        self.panel: ScratchFinderPanel | None = None
+        self.action = QAction(icon("mdi6.magnify-scan"), "Find Scratches and Dust…", window)
+        self.action.setToolTip("Propose a mask of scratches, cracks and dust on an old photo")
+        self.action.triggered.connect(lambda: self.open())
+        window.actions["find_scratches"] = self.action
+        window.add_menu_action("tools_end", self.action, self.MENU_RANK)
+        self.action.setEnabled(window.document is not None)
+        window.document_changed.connect(self._document_changed)
+
+    def open(self) -> ScratchFinderPanel | None:
+        """Show the finder for the open document (the one already open is raised)."""
+        window, panel = self.window, self.panel
+        if window.document is None:
+            return None
+        if panel is not None and panel.doc is window.document:
+            panel.raise_()
+            panel.activateWindow()
+            return panel
+        if panel is not None:
+            panel.reject()
+        panel = self.panel = ScratchFinderPanel(window)
+        panel.closed.connect(lambda: self._closed(panel))
+        panel.show()
+        panel.search()
         return panel
-    if panel is not None:
-        panel.reject()
-    panel = window.scratch_finder = ScratchFinderPanel(window)
-    panel.show()
-    panel.search()
-    return panel
+
+    def _closed(self, panel) -> None:
+        if self.panel is panel:
+            self.panel = None
+
+    def _document_changed(self, doc) -> None:
+        self.action.setEnabled(doc is not None)
+        if self.panel is not None and self.panel.doc is not doc:
+            self.panel.reject()  # its proposal belongs to the previous image
 
 
-def install(window) -> None:
-    window.scratch_finder = None
-    action = QAction(icon("mdi6.magnify-scan"), "Find Scratches and Dust…", window)
-    action.setToolTip("Propose a mask of scratches, cracks and dust on an old photo")
-    action.triggered.connect(lambda: open_finder(window))
-    window.actions["find_scratches"] = action
-    window.menus["tools"].addSeparator()
-    window.menus["tools"].addAction(action)
-    action.setEnabled(window.document is not None)
-
-    def document_changed(doc):
-        action.setEnabled(doc is not None)
-        panel = window.scratch_finder
-        if panel is not None and panel.doc is not doc:
-            panel.reject()  # its proposal belongs to the previous image
-
-    window.document_changed.connect(document_changed)
+def install(window) -> ScratchFinder:
+    return ScratchFinder(window)

@@ -65,7 +65,7 @@ class TrainingDialog(QDialog):
         side.addWidget(self.runs_list, 1)
 
         window = self.window_
-        self.form = SetupForm(window.prompter, window.settings, list(getattr(window, "devices", ["cpu"])))
+        self.form = SetupForm(window.prompter, window.settings, list(window.inpainting.devices))
         self.form.start_requested.connect(self._start)
         self.view = RunView()
         self.view.stop_requested.connect(self._stop)

@@ -212,7 +212,7 @@ class ModelManagerDialog(QDialog):
         if clear_cache:
             clear_engine_cache()
         self.reload(select)
-        self.window_.refresh_engines()
+        self.window_.inpainting.refresh_engines()
 
     def set_default(self) -> None:
         info = self.selected()
@@ -294,9 +294,12 @@ class ModelManagerDialog(QDialog):
     def use(self) -> None:
         info = self.selected()
         if info is not None:
-            self.window_.refresh_engines()
-            self.window_.set_engine(info.id)
+            self.window_.inpainting.refresh_engines()
+            self.window_.inpainting.set_engine(info.id)
             self.banner.show_message(f"The editor now inpaints with “{info.name}”.", "info")
+
+
+MENU_RANK = 20     # in the Model menu: after learn from this photo, before fine-tuning
 
 
 class ModelManager:
@@ -308,7 +311,7 @@ class ModelManager:
         self.action = QAction(icon("mdi6.database-cog-outline"), "&Manage Models…", window)
         self.action.setStatusTip("List, import, rename, delete and choose the default PEN-Net model")
         self.action.triggered.connect(lambda: self.show_dialog())
-        window.add_model_action(self.action)
+        window.add_model_action(self.action, MENU_RANK)
         window.actions["manage_models"] = self.action
         window.engines_changed.connect(self._engines_changed)
 
@@ -327,5 +330,5 @@ class ModelManager:
         return self.dialog
 
 
-def install(window) -> None:
-    window.model_manager = ModelManager(window)
+def install(window) -> ModelManager:
+    return ModelManager(window)

@@ -1,9 +1,10 @@
 """numpy <-> Qt image conversion and thumbnails."""
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from PySide6.QtGui import QImage, QPixmap
+
+from ..document.layers import thumbnail
 
 
 def to_qimage(rgb: np.ndarray, alpha: np.ndarray | None = None) -> QImage:
@@ -20,20 +21,6 @@ def to_qimage(rgb: np.ndarray, alpha: np.ndarray | None = None) -> QImage:
 
 def to_pixmap(rgb: np.ndarray, alpha: np.ndarray | None = None) -> QPixmap:
     return QPixmap.fromImage(to_qimage(rgb, alpha))
-
-
-def thumbnail(rgb: np.ndarray, alpha: np.ndarray | None, size: int) -> np.ndarray:
-    """Downscaled RGBA copy whose longer side is at most `size` (area averaging)."""
-    h, w = rgb.shape[:2]
-    scale = min(1.0, size / max(h, w))
-    tw, th = max(1, round(w * scale)), max(1, round(h * scale))
-    rgba = np.dstack([rgb, alpha if alpha is not None else np.full((h, w), 255, np.uint8)])
-    if scale < 1.0:
-        # pre-shrink by striding so huge photos stay fast, then average
-        step = max(1, int(1 / scale) // 2)
-        rgba = np.ascontiguousarray(rgba[::step, ::step])
-        rgba = cv2.resize(rgba, (tw, th), interpolation=cv2.INTER_AREA)
-    return rgba
 
 
 def thumbnail_pixmap(rgb: np.ndarray, alpha: np.ndarray | None, size: int) -> QPixmap:

@@ -1,6 +1,6 @@
-"""Fine-tuning from the editor (an extension): the Model menu's "Fine-Tune a Model…", one job at
-a time per app, the close guard (stop the job, or let it finish in the background), and on start
-the runs left running or finished while the editor was closed."""
+"""Fine-tuning from the editor (the fine_tune feature): the Model menu's "Fine-Tune a Model…",
+one job at a time per app, the close guard (stop the job, or let it finish in the background), and
+on start the runs left running or finished while the editor was closed."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,7 +17,10 @@ from ...contracts.runs import COMPLETED, FAILED, INTERRUPTED
 from .runs import list_runs, new_run_dir
 
 
-class TrainingFeature(QObject):
+MENU_RANK = 30     # in the Model menu: after learn from this photo and the model manager
+
+
+class FineTuneFeature(QObject):
     job_changed = Signal()          # a job started or ended
 
     def __init__(self, window):
@@ -28,9 +31,9 @@ class TrainingFeature(QObject):
         self.action = QAction(icon("mdi6.school-outline"), "&Fine-Tune a Model…", window)
         self.action.setStatusTip("Train a model on a folder of your photos")
         self.action.triggered.connect(lambda: self.show_dialog())
-        window.add_model_action(self.action)
+        window.add_model_action(self.action, MENU_RANK)
         window.actions["fine_tune"] = self.action
-        window.close_guards.append(self.close_guard)
+        window.add_close_guard(self.close_guard)
         self._pick_up_runs()
 
     # -- dialog ---------------------------------------------------------------------------------
@@ -107,7 +110,7 @@ class TrainingFeature(QObject):
         later = " while Inpaint Studio was closed" if while_closed else ""
         if state.status == COMPLETED and state.model_id:
             clear_engine_cache()
-            self.window.refresh_engines()
+            self.window.inpainting.refresh_engines()
             self.window.banner.show_message(f"Fine-tune “{job.name}” finished{later}: model “{state.model_name}” is "
                                             f"now in the model list.", "info")
         elif state.status == COMPLETED:
@@ -118,12 +121,13 @@ class TrainingFeature(QObject):
                                             f"(Model ▸ Fine-Tune a Model… shows its log).", "warning")
 
     def use_model(self, model_id: str) -> None:
-        self.window.refresh_engines()
-        if self.window.engine_combo.findData(model_id) < 0:
+        inpainting = self.window.inpainting
+        inpainting.refresh_engines()
+        if inpainting.engine_combo.findData(model_id) < 0:
             self.window.banner.show_message("That model is no longer installed.", "warning")
             return
-        self.window.set_engine(model_id)
-        self.window.banner.show_message(f"Inpainting now uses “{self.window.engine_label(model_id)}”.", "info")
+        inpainting.set_engine(model_id)
+        self.window.banner.show_message(f"Inpainting now uses “{inpainting.engine_label(model_id)}”.", "info")
 
     def _pick_up_runs(self) -> None:
         """At start: follow a run still training (from an earlier session), and report runs that
@@ -166,5 +170,5 @@ class TrainingFeature(QObject):
         return True
 
 
-def install(window) -> None:
-    window.training = TrainingFeature(window)
+def install(window) -> FineTuneFeature:
+    return FineTuneFeature(window)
