@@ -1,4 +1,4 @@
-"""Learn from this photo, from the window: a real `python -m trainer adapt` child process for a
+"""Learn from this photo, from the window: a real `python -m trainer learn-photo` child process for a
 few steps on a small image, its progress window, then the fill with the adapted model; cancel."""
 import os
 

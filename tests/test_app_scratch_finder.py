@@ -14,7 +14,7 @@ from inpaint_studio.app.restoration import scratch_finder
 from inpaint_studio.app.editor.document import Document
 from inpaint_studio.app.restoration.scratch_finder import PREVIEW_KEY
 from inpaint_studio.engine import Cancelled
-from inpaint_studio.restoration import scratch_finder as scratches
+from inpaint_studio.restoration import scratch_finder as finder
 from inpaint_studio.restoration.scratch_finder import find_defects
 from inpaint_studio.imaging import read_image
 
@@ -40,8 +40,8 @@ def open_doc(window, image):
 def test_proposal_previews_then_apply_is_one_undo_step(window, qtbot):
     image, scratch = scratched_photo()
     doc = open_doc(window, image)
-    assert window.actions["find_scratches"] in window.menus["tools"].actions()
-    window.actions["find_scratches"].trigger()
+    assert window.actions["scratch_finder"] in window.menus["tools"].actions()
+    window.actions["scratch_finder"].trigger()
     panel = window.features["scratch_finder"].panel
     assert panel.isVisible() and not panel.isModal()
     qtbot.waitUntil(lambda: panel.proposal is not None, timeout=30_000)
@@ -100,7 +100,7 @@ def test_new_settings_cancel_the_running_search_off_the_gui_thread(window, qtbot
             mask[10:20, 10:10 + round(sensitivity * 100)] = 255
             return mask
 
-    monkeypatch.setattr(scratch_finder.scratches, "DefectAnalysis", Fake)
+    monkeypatch.setattr(scratch_finder.finder, "DefectAnalysis", Fake)
     image, _ = scratched_photo()
     open_doc(window, image)
     panel = window.features["scratch_finder"].open()
@@ -128,12 +128,12 @@ def test_slider_reuses_one_analysis_per_choice_of_kinds(window, qtbot, monkeypat
                 for s, k in ((0.2, both), (0.85, both), (0.35, both), (0.35, lines), (0.6, lines))}
     built = []
 
-    class Counted(scratches.DefectAnalysis):
+    class Counted(finder.DefectAnalysis):
         def __init__(self, *args, **kw):
             built.append(tuple(args[1]))
             super().__init__(*args, **kw)
 
-    monkeypatch.setattr(scratch_finder.scratches, "DefectAnalysis", Counted)
+    monkeypatch.setattr(scratch_finder.finder, "DefectAnalysis", Counted)
     open_doc(window, image)
     panel = window.features["scratch_finder"].open()
     qtbot.waitUntil(lambda: panel.proposal is not None, timeout=30_000)

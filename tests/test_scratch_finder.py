@@ -1,16 +1,20 @@
 """Scratch and dust finder: synthetic defects over the real photos in tests/data/photos."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 
 from inpaint_studio.engine.base import Cancelled, InpaintError
-from inpaint_studio.restoration.scratch_finder_eval import DUST, SCRATCH, synthesize_defects
-from inpaint_studio.restoration.scratch_finder import (KINDS, DefectAnalysis, find_defects, load_photos, main,
-                                             match_counts, thresholds)
+from inpaint_studio.cli import main
+from inpaint_studio.restoration.scratch_finder import KINDS, DefectAnalysis, find_defects, thresholds
+from inpaint_studio.restoration.scratch_finder_eval import (DUST, SCRATCH, load_photos, match_counts,
+                                                            synthesize_defects)
 
-PHOTOS = load_photos()
+PHOTOS_DIR = Path(__file__).parent / "data" / "photos"
+PHOTOS = load_photos(PHOTOS_DIR)
 
 
 def damaged(name: str, seed: int, **kw):
@@ -203,12 +207,13 @@ def test_synthesizer_is_deterministic_and_truthful():
 
 
 def test_evaluate_prints_a_table(capsys):
-    assert main(["--evaluate", "--seeds", "1", "--sensitivity", "0.5"]) == 0
+    assert main(["scratch-finder-eval", "--photos", str(PHOTOS_DIR), "--seeds", "1", "--sensitivity", "0.5"]) == 0
     out = capsys.readouterr().out
     assert "within 2 px" in out and "precision" in out and "\n       0.50 " in out
-    assert main([]) == 2
+    with pytest.raises(SystemExit):
+        main(["scratch-finder-eval"])                  # --photos is required: nothing is read by default
 
 
 def test_evaluate_reports_a_missing_folder(tmp_path, capsys):
-    assert main(["--evaluate", "--photos", str(tmp_path)]) == 1
+    assert main(["scratch-finder-eval", "--photos", str(tmp_path)]) == 2
     assert "No photos" in capsys.readouterr().err

@@ -1,5 +1,5 @@
 """Learn from this photo (trainer side): samples, losses that never read the real hole, a run
-whose synthetic-hole error falls, the `adapt` command and its events, and `adapt-eval`."""
+whose synthetic-hole error falls, the `learn-photo` command and its events, and `learn-photo-eval`."""
 import numpy as np
 import pytest
 import torch
@@ -7,7 +7,7 @@ import torch
 from inpaint_studio.engine.registry import ModelRegistry, load_generator, read_model, save_generator
 from inpaint_studio.imaging import write_image, write_mask
 from inpaint_studio.network import PENNetGenerator
-from trainer.learn_photo.learn import AdaptConfig, Adapter, PhotoSamples, crop_size
+from trainer.learn_photo.learn import LearnPhotoConfig, PhotoLearner, PhotoSamples, crop_size
 from trainer.cli import main as trainer_main
 from inpaint_studio.contracts.events import read_events
 
@@ -40,9 +40,9 @@ def fresh(state):
 def test_crop_size_rules():
     assert crop_size(1000, 800) == 256 and crop_size(256, 256) == 128 and crop_size(100, 300) == 64
     assert crop_size(300, 300, 192) == 192 and crop_size(130, 500, 256) == 128
-    from trainer.learn_photo.learn import AdaptError
+    from trainer.learn_photo.learn import LearnPhotoError
 
-    with pytest.raises(AdaptError, match="at least 64x64"):
+    with pytest.raises(LearnPhotoError, match="at least 64x64"):
         crop_size(40, 300)
 
 
@@ -71,7 +71,7 @@ def test_real_hole_pixels_never_reach_a_loss_or_the_weights(base_state):
     poisoned[hole.nonzero()[0][:5], hole.nonzero()[1][:5]] = 1e30
     runs = []
     for image in (black, noise, poisoned):
-        adapter = Adapter(fresh(base_state), image, hole, AdaptConfig(steps=3, device="cpu", lr=1e-3, seed=5))
+        adapter = PhotoLearner(fresh(base_state), image, hole, LearnPhotoConfig(steps=3, device="cpu", lr=1e-3, seed=5))
         adapter.run(3)
         runs.append((adapter.history, adapter.generator.state_dict()))
     for history, _ in runs:
@@ -84,7 +84,7 @@ def test_real_hole_pixels_never_reach_a_loss_or_the_weights(base_state):
 def test_adapting_lowers_the_error_on_synthetic_holes(base_state):
     img, hole = photo(seed=2), centre_hole()
     # float32: from random weights, 25 bf16 steps (the default on CPUs with bf16) gain less per step
-    adapter = Adapter(fresh(base_state), img, hole, AdaptConfig(steps=25, device="cpu", lr=1e-3, seed=0,
+    adapter = PhotoLearner(fresh(base_state), img, hole, LearnPhotoConfig(steps=25, device="cpu", lr=1e-3, seed=0,
                                                                  precision="fp32"))
     before = adapter.measure()
     assert adapter.run(25) and adapter.iteration == 25 and len(adapter.history) == 25
@@ -93,18 +93,18 @@ def test_adapting_lowers_the_error_on_synthetic_holes(base_state):
     first = np.mean([h["hole"] for h in adapter.history[:5]])
     last = np.mean([h["hole"] for h in adapter.history[-5:]])
     assert last < first
-    cancelled = Adapter(fresh(base_state), img, hole, AdaptConfig(device="cpu"))
+    cancelled = PhotoLearner(fresh(base_state), img, hole, LearnPhotoConfig(device="cpu"))
     assert cancelled.run(10, cancel=lambda: cancelled.iteration >= 2) is False and cancelled.iteration == 2
 
 
-def test_adapt_command_saves_a_model_outside_the_list(base_state, tmp_path, user_home):
+def test_learn_photo_command_saves_a_model_outside_the_list(base_state, tmp_path, user_home):
     base = save_generator(fresh(base_state), "Base", {"licence": "test licence"})
     img, hole = photo(96, 128), centre_hole(96, 128)
     write_image(tmp_path / "photo.png", img)
     write_mask(tmp_path / "hole.png", hole)
     events_file = tmp_path / "events.jsonl"
     session = tmp_path / "session"
-    code = trainer_main(["adapt", "--model", base.id, "--image", str(tmp_path / "photo.png"),
+    code = trainer_main(["learn-photo", "--model", base.id, "--image", str(tmp_path / "photo.png"),
                          "--mask", str(tmp_path / "hole.png"), "--steps", "2", "--out-name", "Base adapted",
                          "--out-dir", str(session), "--events", str(events_file), "--device", "cpu"])
     assert code == 0
@@ -127,14 +127,14 @@ def test_adapt_command_saves_a_model_outside_the_list(base_state, tmp_path, user
 @pytest.mark.parametrize("case, message", [
     ("full", "covers the whole image"), ("tiny", "at least 64x64"), ("size", "the mask is"),
     ("model", "Unknown model")])
-def test_adapt_command_bad_input(case, message, base_state, tmp_path):
+def test_learn_photo_command_bad_input(case, message, base_state, tmp_path):
     base = save_generator(fresh(base_state), "Base", {})
     h, w = (32, 32) if case == "tiny" else (96, 96)
     write_image(tmp_path / "photo.png", photo(h, w))
     mask = np.ones((h, w), bool) if case == "full" else centre_hole(h, w)
     write_mask(tmp_path / "hole.png", mask[:, :-8] if case == "size" else mask)
     events_file = tmp_path / "events.jsonl"
-    code = trainer_main(["adapt", "--model", "nope" if case == "model" else base.id,
+    code = trainer_main(["learn-photo", "--model", "nope" if case == "model" else base.id,
                          "--image", str(tmp_path / "photo.png"), "--mask", str(tmp_path / "hole.png"),
                          "--steps", "1", "--out-name", "x", "--out-dir", str(tmp_path / "out"),
                          "--events", str(events_file), "--device", "cpu"])
@@ -143,13 +143,13 @@ def test_adapt_command_bad_input(case, message, base_state, tmp_path):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_adapt_eval_table(base_state, tmp_path, capsys):
+def test_learn_photo_eval_table(base_state, tmp_path, capsys):
     base = save_generator(fresh(base_state), "Base", {})
     data = tmp_path / "val"
     data.mkdir()
     for i in range(2):
         write_image(data / f"p{i}.png", photo(80, 96, seed=i))
-    code = trainer_main(["adapt-eval", "--model", base.id, "--data", str(data), "--steps", "1", "2",
+    code = trainer_main(["learn-photo-eval", "--model", base.id, "--data", str(data), "--steps", "1", "2",
                          "--size", "64", "--masks", "center", "--limit", "2"])
     assert code == 0
     table = capsys.readouterr().out

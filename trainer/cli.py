@@ -1,5 +1,5 @@
 """python -m trainer (inpaint-studio-trainer): fit, export, pack, bundle, evaluate, figure, bench,
-corpus, adapt, adapt-eval.
+corpus, learn-photo, learn-photo-eval.
 
 Exit status: 0 done (or stopped on request), 1 the run failed while training, 2 bad input
 (folder, options, model id) reported before anything started. `fit` reports every outcome as
@@ -107,13 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     pack.set_defaults(func=cmd_pack)
 
     corpus.register(sub)
-    from .learn_photo import cli as adapt_cli
+    from .learn_photo import cli as learn_cli
     from .release import bundle, figure
 
     bundle.register(sub)
     figure.register(sub)
 
-    adapt_cli.register(sub)
+    learn_cli.register(sub)
     return parser
 
 
@@ -123,7 +123,7 @@ def _num(value: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs one command; returns its exit status. `fit` and `adapt` report their errors as events
+    """Runs one command; returns its exit status. `fit` and `learn-photo` report their errors as events
     too; every user-level failure (a bad folder, file, model or checkpoint, a failed download)
     ends in one line and exit status 2."""
     from inpaint_studio.contracts.commands import run_command

@@ -20,6 +20,8 @@ FORM_ITERATIONS = 2000
 BATCH_SIZE = {"cuda": 8, "cpu": 2}
 # Data loading processes when left out: on the CPU the main process trains, so none.
 WORKERS = {"cuda": 4, "cpu": 0}
+# Learn from this photo: steps of the short fine-tune, a few minutes either way.
+LEARN_PHOTO_STEPS = {"cpu": 100, "cuda": 300}
 
 MASK_KINDS = ("square", "free", "blob", "mixed")         # training masks (trainer/fit/masks.py)
 EVAL_MASK_KINDS = ("center", *MASK_KINDS)                 # ... plus the paper's test mask

@@ -35,18 +35,14 @@ mapped back and refined at full resolution with a small top-hat / black-hat.
 A slider. `DefectAnalysis(image)` does the sensitivity-independent work once; its `mask(s)`
 then costs little (re-thresholding, growth, refinement) and equals `find_defects(image, s)`.
 
-Run `python -m inpaint_studio.restoration.scratch_finder --evaluate` for precision and recall on synthetic
-defects drawn over the real photos in tests/data/photos.
+Its precision and recall on synthetic damage over real photos: scratch_finder_eval.py
+(`python -m inpaint_studio scratch-finder-eval --photos DIR`).
 """
 from __future__ import annotations
 
-import argparse
 import math
-import sys
-import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import cv2
 import numpy as np
@@ -558,119 +554,3 @@ def _refine(grey: np.ndarray, found: dict, units: dict, factor: float) -> np.nda
                 ix, iy = x0 - bx0, y0 - by0
                 mask[y0:y1, x0:x1] |= keep[iy:iy + y1 - y0, ix:ix + x1 - x0]
     return mask
-
-
-# -- evaluation -----------------------------------------------------------------------------------
-
-TOLERANCE = 2  # px
-
-
-def match_counts(proposed: np.ndarray, truth: np.ndarray, tolerance: float = TOLERANCE):
-    """-> (proposed pixels within `tolerance` of a true one, proposed pixels, true pixels within
-    `tolerance` of a proposed one, true pixels)."""
-    prop, true = np.asarray(proposed) != 0, np.asarray(truth) != 0
-
-    def dist_to(m):
-        if not m.any():
-            return np.full(m.shape, np.inf, np.float32)
-        return cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, 5)
-
-    return (int((dist_to(true)[prop] <= tolerance).sum()), int(prop.sum()),
-            int((dist_to(prop)[true] <= tolerance).sum()), int(true.sum()))
-
-
-def photos_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "tests" / "data" / "photos"
-
-
-def load_photos(folder: Path | None = None) -> list[tuple[str, np.ndarray]]:
-    folder = Path(folder) if folder is not None else photos_dir()
-    photos = []
-    for path in sorted(folder.glob("*.jpg")) + sorted(folder.glob("*.png")):
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is not None:
-            photos.append((path.stem, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
-    return photos
-
-
-def evaluate(sensitivities=(0.25, 0.5, 0.75), seeds=range(100, 120), folder: Path | None = None,
-             n_scratches: int = 6, n_dust: int = 30, upscale: float = 1.0,
-             out: Callable[[str], None] = print) -> dict:
-    """Print and return pixel precision / recall / F1 per sensitivity over the photos x seeds.
-    `upscale` enlarges the photos (bicubic) before the defects are drawn at their usual 1-3 px:
-    image detail then is softer than the damage, as in a scan at a higher resolution."""
-    from .scratch_finder_eval import DUST, SCRATCH, synthesize_defects
-
-    photos = load_photos(folder)
-    if not photos:
-        raise InpaintError(f"No photos (*.jpg, *.png) in {folder or photos_dir()}.")
-    if upscale != 1.0:
-        photos = [(n, cv2.resize(img, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC))
-                  for n, img in photos]
-    seeds = list(seeds)
-    if not seeds:
-        raise InpaintError("Give at least one seed.")
-    cases = [(name, *synthesize_defects(img, seed, n_scratches, n_dust, return_kinds=True))
-             for name, img in photos for seed in seeds]
-    out(f"Synthetic defects ({n_scratches} scratches, {n_dust} dust specks per photo) over "
-        f"{len(photos)} photos x {len(seeds)} seeds ({seeds[0]}-{seeds[-1]}), "
-        + ("at the photos' own size (long side <= 512 px)." if upscale == 1.0 else
-           f"photos enlarged {upscale:g}x before the damage is drawn."))
-    out(f"A proposed pixel counts as correct when within {TOLERANCE} px of a true defect pixel; a true "
-        f"pixel counts as found when within {TOLERANCE} px of a proposed one. Pixel counts are pooled "
-        "over all cases.")
-    names = [n for n, _ in photos]
-    out(f"{'sensitivity':>11} {'precision':>9} {'recall':>7} {'F1':>6} {'R scratch':>9} {'R dust':>7} "
-        f"{'s/photo':>7}   " + "  ".join(f"{n[:9]:>9}" for n in names) + "   (per photo P/R)")
-    results = {}
-    for s in sensitivities:
-        total, by_kind = np.zeros(4), {SCRATCH: np.zeros(4), DUST: np.zeros(4)}
-        per = {n: np.zeros(4) for n in names}
-        t0 = time.perf_counter()
-        for name, damaged, truth, kinds in cases:
-            proposed = find_defects(damaged, s)
-            counts = np.array(match_counts(proposed, truth), float)
-            total += counts
-            per[name] += counts
-            for k in by_kind:
-                by_kind[k] += match_counts(proposed, kinds == k)
-        secs = (time.perf_counter() - t0) / len(cases)
-        p, r = _ratios(total)
-        f1 = 2 * p * r / (p + r) if p + r else 0.0
-        rs, rd = _ratios(by_kind[SCRATCH])[1], _ratios(by_kind[DUST])[1]
-        cells = "  ".join(f"{_ratios(per[n])[0]:.2f}/{_ratios(per[n])[1]:.2f}" for n in names)
-        out(f"{s:>11.2f} {p:>9.3f} {r:>7.3f} {f1:>6.3f} {rs:>9.3f} {rd:>7.3f} {secs:>7.2f}   {cells}")
-        results[s] = {"precision": p, "recall": r, "f1": f1, "recall_scratches": rs, "recall_dust": rd}
-    return results
-
-
-def _ratios(c) -> tuple[float, float]:
-    return (c[0] / c[1] if c[1] else 1.0), (c[2] / c[3] if c[3] else 1.0)
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m inpaint_studio.restoration.scratch_finder",
-                                 description="Scratch and dust finder: evaluate on synthetic defects.")
-    ap.add_argument("--evaluate", action="store_true", help="print precision/recall on the test photos")
-    ap.add_argument("--sensitivity", type=float, nargs="+", default=[0.25, 0.5, 0.75])
-    ap.add_argument("--seeds", type=int, default=20, help="synthetic damage patterns per photo")
-    ap.add_argument("--first-seed", type=int, default=100,
-                    help="first seed (the defaults, 100-119, were never used while tuning)")
-    ap.add_argument("--photos", type=Path, default=None, help=f"folder of photos (default {photos_dir()})")
-    ap.add_argument("--upscale", type=float, default=1.0,
-                    help="enlarge the photos before drawing the damage (softer detail, as in a scan)")
-    args = ap.parse_args(argv)
-    if not args.evaluate:
-        ap.print_help()
-        return 2
-    try:
-        evaluate(args.sensitivity, range(args.first_seed, args.first_seed + args.seeds), args.photos,
-                 upscale=args.upscale)
-    except InpaintError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""`python -m trainer adapt-eval --model ID --data DIR --steps 100 300`: does learning from the
+"""`python -m trainer learn-photo-eval --model ID --data DIR --steps 100 300`: does learning from the
 photo help? For each held-out photo (a centre crop) and each mask kind, the base model fills the
 hole, then a copy of it is adapted to that photo and its hole (the truth under the hole is
 zeroed by the adapter, as in the app) and fills it again after each listed number of steps (one
@@ -14,7 +14,7 @@ import torch
 
 from inpaint_studio.engine.device import TRAINING, resolve_device
 
-from .learn import AdaptConfig, Adapter, crop_size
+from .learn import LearnPhotoConfig, PhotoLearner, crop_size
 from ..fit.data import to_network
 from ..evaluate import load_crops
 from ..fit.masks import fixed_masks, to_tensor
@@ -35,8 +35,8 @@ def hole_metrics(result: torch.Tensor, truth: torch.Tensor, hole: torch.Tensor) 
             "psnr": float(psnr(result, truth)[0]), "ssim": float(ssim(result, truth)[0])}
 
 
-def adapt_eval(model_id: str, data: str | Path, steps=(100, 300), limit: int | None = 8, size: int = 256,
-               masks=("center", "free"), device: str = "cpu", seed: int = 0, config: AdaptConfig | None = None,
+def evaluate_learn_photo(model_id: str, data: str | Path, steps=(100, 300), limit: int | None = 8, size: int = 256,
+               masks=("center", "free"), device: str = "cpu", seed: int = 0, config: LearnPhotoConfig | None = None,
                log=print) -> dict:
     """{"images", "size", "steps", "device", "rows": [{"masks", "method", "hole_psnr", ...}]}"""
     from inpaint_studio.engine.registry import ModelRegistry, load_generator
@@ -48,7 +48,7 @@ def adapt_eval(model_id: str, data: str | Path, steps=(100, 300), limit: int | N
     dev = resolve_device(device, TRAINING)
     info = ModelRegistry().get(model_id)
     base = load_generator(info, device=dev).float()
-    base_config = config or AdaptConfig()
+    base_config = config or LearnPhotoConfig()
     rows = []
     for kind in masks:
         holes = fixed_masks(kind, len(crops), size, seed=seed)
@@ -60,14 +60,14 @@ def adapt_eval(model_id: str, data: str | Path, steps=(100, 300), limit: int | N
             unit = lambda out: ((out + 1) / 2).clamp(0, 1).mul(255).round().div(255)  # noqa: E731 (8-bit)
             per["base"].append(hole_metrics(unit(inpaint(base, truth, m, dev)), unit(truth), m))
             generator = load_generator(info, device=dev).float()
-            cfg = AdaptConfig(**{**base_config.__dict__, "steps": steps[-1], "device": str(dev.type),
+            cfg = LearnPhotoConfig(**{**base_config.__dict__, "steps": steps[-1], "device": str(dev.type),
                                  "seed": seed + i})
-            adapter = Adapter(generator, crop, hole, cfg)
+            adapter = PhotoLearner(generator, crop, hole, cfg)
             for n in steps:
                 adapter.run(n)
                 seconds[n].append(adapter.seconds)
                 per[f"adapted {n}"].append(hole_metrics(unit(inpaint(adapter.generator, truth, m, dev)), unit(truth), m))
-            log(f"[adapt-eval] {kind} {i + 1}/{len(crops)}: hole PSNR base {per['base'][-1]['hole_psnr']:.2f}, "
+            log(f"[learn-photo-eval] {kind} {i + 1}/{len(crops)}: hole PSNR base {per['base'][-1]['hole_psnr']:.2f}, "
                 + ", ".join(f"{n} steps {per[f'adapted {n}'][-1]['hole_psnr']:.2f}" for n in steps)
                 + f" ({adapter.seconds:.0f} s)")
         base_psnr = np.array([r["hole_psnr"] for r in per["base"]])

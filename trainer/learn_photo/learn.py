@@ -17,7 +17,7 @@ discriminator, so one would start untrained and its gradient would be noise for 
 and its job (sharper textures over long training) does not fit a run this short on one image. It
 would also double the cost per step.
 
-Events: the JSON lines of trainer/EVENTS.md ("adapt" section). The adapted generator is saved with
+Events: the JSON lines of trainer/EVENTS.md ("learn-photo" section). The adapted generator is saved with
 registry.save_generator into --out-dir (a session folder the app owns, not the model list).
 """
 from __future__ import annotations
@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from inpaint_studio.contracts.card import Metrics, ModelCard, Training
+from inpaint_studio.contracts.training import LEARN_PHOTO_STEPS
 from inpaint_studio.engine.device import TRAINING, autocast, resolve_device, resolve_precision
 from inpaint_studio.network import PENNetGenerator, generator_input
 from inpaint_studio.network.generator import MULTIPLE
@@ -49,13 +50,13 @@ MAX_HOLE_SHARE = 0.5    # a training crop is mostly known pixels
 REAL_SHAPE_SHARE = 0.5  # how often a synthetic hole takes the real hole's shape
 
 
-class AdaptError(ValueError):
+class LearnPhotoError(ValueError):
     """Input that cannot be adapted to (image too small, empty or full mask); for the user."""
 
 
 @dataclass
-class AdaptConfig:
-    steps: int = 100
+class LearnPhotoConfig:
+    steps: int = LEARN_PHOTO_STEPS["cpu"]
     size: int | None = None       # crop side; None: half the short side, 64..256 in steps of 64
     batch_size: int = 1
     lr: float = 5e-5
@@ -76,7 +77,7 @@ def crop_size(height: int, width: int, wanted: int | None = None) -> int:
     multiple of 64 between 64 and 256, and never larger than the image."""
     short = min(height, width)
     if short < MIN_CROP:
-        raise AdaptError(f"The image is {width}x{height}: learning from it needs at least "
+        raise LearnPhotoError(f"The image is {width}x{height}: learning from it needs at least "
                          f"{MIN_CROP}x{MIN_CROP} pixels.")
     side = wanted if wanted else min(MAX_CROP, short // 2)
     side = max(MIN_CROP, side // MULTIPLE * MULTIPLE)
@@ -100,9 +101,9 @@ class PhotoSamples:
     def __init__(self, image: np.ndarray, hole: np.ndarray, size: int | None = None, seed: int = 0):
         hole = np.asarray(hole) != 0
         if image.ndim != 3 or image.shape[2] != 3 or image.shape[:2] != hole.shape:
-            raise AdaptError(f"The image ({image.shape}) and the mask ({hole.shape}) do not match.")
+            raise LearnPhotoError(f"The image ({image.shape}) and the mask ({hole.shape}) do not match.")
         if hole.all():
-            raise AdaptError("The mask covers the whole image: there is nothing left to learn from.")
+            raise LearnPhotoError("The mask covers the whole image: there is nothing left to learn from.")
         self.height, self.width = hole.shape
         self.size = crop_size(self.height, self.width, size)
         self.hole = hole
@@ -246,13 +247,13 @@ def synthetic_hole_error(generator, batch, device, precision: str = "fp32") -> d
 
 
 # -- the run ------------------------------------------------------------------------------------
-class Adapter:
+class PhotoLearner:
     """Adapts `generator` (changed in place) to one photo. `run(steps)` can be called again to
-    continue (adapt-eval measures at several step counts this way)."""
+    continue (learn-photo-eval measures at several step counts this way)."""
 
     def __init__(self, generator: PENNetGenerator, image: np.ndarray, hole: np.ndarray,
-                 config: AdaptConfig | None = None, events: EventWriter | None = None):
-        self.cfg = cfg = config or AdaptConfig()
+                 config: LearnPhotoConfig | None = None, events: EventWriter | None = None):
+        self.cfg = cfg = config or LearnPhotoConfig()
         self.events = events
         self.device = resolve_device(cfg.device, TRAINING)
         self.precision = resolve_precision(cfg.precision, self.device, TRAINING)
@@ -301,15 +302,15 @@ class Adapter:
         return True
 
 
-def adapt_model(model_id: str, image: np.ndarray, hole: np.ndarray, out_name: str, out_dir: str | Path,
-                config: AdaptConfig, events: EventWriter, image_name: str = "") -> int:
-    """`python -m trainer adapt`: load the registry model, adapt, save into `out_dir`. Returns the
-    exit status; bad input raises (RegistryError, AdaptError) before the `start` event."""
+def learn_photo(model_id: str, image: np.ndarray, hole: np.ndarray, out_name: str, out_dir: str | Path,
+                config: LearnPhotoConfig, events: EventWriter, image_name: str = "") -> int:
+    """`python -m trainer learn-photo`: load the registry model, adapt, save into `out_dir`. Returns the
+    exit status; bad input raises (RegistryError, LearnPhotoError) before the `start` event."""
     from inpaint_studio.engine.registry import ModelRegistry, load_generator, save_generator
 
     info = ModelRegistry().get(model_id)
     generator = load_generator(info).float()
-    adapter = Adapter(generator, image, hole, config, events)
+    adapter = PhotoLearner(generator, image, hole, config, events)
     restore = _stop_on_signals(adapter)
     started = time.perf_counter()
     cfg = adapter.cfg
@@ -346,7 +347,7 @@ def adapt_model(model_id: str, image: np.ndarray, hole: np.ndarray, out_name: st
         restore()
 
 
-def _stop_on_signals(adapter: Adapter):
+def _stop_on_signals(adapter: PhotoLearner):
     """SIGTERM / SIGINT finish the current step and end the run as `stopped` (nothing saved)."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None

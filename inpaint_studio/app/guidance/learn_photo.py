@@ -1,7 +1,7 @@
 """Learn from this photo: adapt the current PEN-Net model to the open image, then fill with it.
 
 Model > "Learn from This Photo and Fill" writes the visible image and the hole mask to PNGs in a
-session folder, runs `python -m trainer adapt` as a child process (QProcess; the app never
+session folder, runs `python -m trainer learn-photo` as a child process (QProcess; the app never
 imports the trainer), follows its JSON-lines events on stdout in a small non-modal progress
 window with a Cancel button, and when the adapted model is saved (a temporary model in the
 session folder, not in the model list) fills the hole with it: the result layer's name says
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushB
 
 from ...contracts.devices import DEVICES, TRAINING
 from ...contracts.events import DONE, ERROR, EventLines
+from ...contracts.training import LEARN_PHOTO_STEPS
 from ...engine import InpaintError, PENNetEngine, resolve_device
 from ...engine.registry import RegistryError, read_model
 from ...imaging import ImageError, write_image, write_mask
@@ -30,8 +31,6 @@ from ..document.layers import HOLE
 from ..ui.theme import icon
 
 TRAINING_DEVICES = DEVICES[TRAINING]
-STEPS_CPU = 100      # a few minutes on a laptop CPU (see the adapt-eval table in the notes)
-STEPS_GPU = 300
 ADAPTED_SCHEME = "adapted"           # engine ids "adapted:<card path>"
 MENU_RANK = 10                       # in the Model menu: first of the features
 STALE_SESSION_S = 2 * 24 * 3600
@@ -42,8 +41,8 @@ def sessions_dir() -> Path:
     return user_data_root() / "sessions"
 
 
-class AdaptProcess(QObject):
-    """One `python -m trainer adapt` child. Signals: event(dict) per JSON line on stdout;
+class LearnPhotoProcess(QObject):
+    """One `python -m trainer learn-photo` child. Signals: event(dict) per JSON line on stdout;
     ended(done event or None, error message or "") once it has exited."""
 
     event = Signal(dict)
@@ -72,7 +71,7 @@ class AdaptProcess(QObject):
         self._kill_timer.timeout.connect(self.process.kill)
 
     def start(self) -> None:
-        self.process.start(sys.executable, ["-m", "trainer", "adapt", *self.args])
+        self.process.start(sys.executable, ["-m", "trainer", "learn-photo", *self.args])
 
     @property
     def running(self) -> bool:
@@ -154,7 +153,7 @@ class LearnFromPhoto(QObject):
     def __init__(self, window):
         super().__init__(window)
         self.window = window
-        self.job: AdaptProcess | None = None
+        self.job: LearnPhotoProcess | None = None
         self.dialog: LearnProgress | None = None
         self.session = _new_session()
         self.adapted: dict[str, object] = {}     # engine id -> ModelInfo (the newest only)
@@ -178,7 +177,7 @@ class LearnFromPhoto(QObject):
             on_gpu = resolve_device(self.window.inpainting.device).type == "cuda"
         except InpaintError:
             on_gpu = False
-        return STEPS_GPU if on_gpu else STEPS_CPU
+        return LEARN_PHOTO_STEPS["cuda" if on_gpu else "cpu"]
 
     def start(self, steps: int | None = None) -> bool:
         """Adapt the current model to the open image, then fill; False (and a message) when it
@@ -219,7 +218,7 @@ class LearnFromPhoto(QObject):
                 "--steps", str(steps), "--out-name", f"{self._base_label} adapted",
                 "--out-dir", str(folder / "model"), "--device", device]
         self._doc = doc
-        self.job = AdaptProcess(args, folder, self)
+        self.job = LearnPhotoProcess(args, folder, self)
         self.job.event.connect(self._event)
         self.job.ended.connect(self._ended)
         self.dialog = LearnProgress(w)

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QHBoxLayout
                                QSlider, QVBoxLayout)
 
 from ...engine import Cancelled, InpaintError
-from ...restoration import scratch_finder as scratches
+from ...restoration import scratch_finder as finder
 from ..editor.canvas import MaskItem
 from ..document.layers import HOLE, MaskLayer, bounding_rect
 from ..ui.theme import icon
@@ -54,7 +54,7 @@ class _Finder:
 
     def __init__(self, image: np.ndarray, signals: _Signals):
         self.image, self.signals = image, signals
-        self.analysis: scratches.DefectAnalysis | None = None   # touched by the worker only
+        self.analysis: finder.DefectAnalysis | None = None   # touched by the worker only
         self.kinds: tuple[str, ...] | None = None                # what `analysis` was built for
         self._lock = threading.Lock()
         self._pending: tuple | None = None   # (generation, sensitivity, kinds) not yet taken
@@ -107,7 +107,7 @@ class _Finder:
             start = 0.0
             if self.analysis is None or self.kinds != kinds:
                 self.analysis = self.kinds = None   # let the old one go before building the next
-                self.analysis = scratches.DefectAnalysis(
+                self.analysis = finder.DefectAnalysis(
                     self.image, kinds, progress=progress(0.0, ANALYSIS_SHARE, True),
                     cancel=lambda: self._closed or self._latest[1] != kinds)
                 self.kinds = kinds
@@ -290,7 +290,7 @@ class ScratchFinder:
         self.action = QAction(icon("mdi6.magnify-scan"), "Find Scratches and Dust…", window)
         self.action.setToolTip("Propose a mask of scratches, cracks and dust on an old photo")
         self.action.triggered.connect(lambda: self.open())
-        window.actions["find_scratches"] = self.action
+        window.actions["scratch_finder"] = self.action
         window.add_menu_action("tools_end", self.action, self.MENU_RANK)
         self.action.setEnabled(window.document is not None)
         window.document_changed.connect(self._document_changed)
