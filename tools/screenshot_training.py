@@ -65,10 +65,11 @@ def main(argv=None) -> int:
 def _stop_runs(home: Path) -> None:
     """Stop a run left going (the tool failed midway), so the temporary folder can go."""
     from inpaint_studio.app.training.runs import list_runs
+    from inpaint_studio.contracts.runs import STOP_FILE
 
     for run in list_runs(home / "runs"):
         if run.is_alive():
-            (run.path / "STOP").touch()
+            (run.path / STOP_FILE).touch()
             pid = run.process.get("launcher_pid")
             if pid:
                 os.kill(pid, signal.SIGTERM)

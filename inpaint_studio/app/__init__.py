@@ -1,4 +1,4 @@
-"""The Inpaint Studio desktop editor (PySide6). `main(argv)` starts it; see main_window.py for
+"""The Inpaint Studio desktop editor (PySide6). `main(argv)` starts it; see editor/main_window.py for
 the window's API."""
 from __future__ import annotations
 

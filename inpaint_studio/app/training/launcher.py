@@ -9,7 +9,7 @@ then saves a checkpoint and stops). Because it outlives the editor, a run that c
 for memory or finishes while the editor is closed still leaves its exit status for the editor.
 
 It is run as a script, without the app or Qt: it imports only the run folder's contract
-(inpaint_studio.contracts.runs, standard library only) from PYTHONPATH_ENTRY.
+(inpaint_studio.contracts.runs, standard library only) from the code it belongs to.
 """
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+CODE_ROOT = Path(__file__).resolve().parents[3]   # holds inpaint_studio/ (this is app/training/)
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -33,7 +35,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     run_dir, path_entry, command = Path(argv[0]), argv[1], argv[3:]
-    sys.path.insert(0, path_entry)
+    sys.path.insert(0, str(CODE_ROOT))
     from inpaint_studio.contracts.runs import EXIT_FILE, LAUNCH_MARK, LOG_FILE, PROCESS_FILE
 
     run_dir.mkdir(parents=True, exist_ok=True)
