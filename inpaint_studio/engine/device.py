@@ -9,7 +9,7 @@ import os
 import torch
 
 from ..contracts import devices
-from ..contracts.devices import INFERENCE, PRECISIONS, TRAINING
+from ..contracts.devices import INFERENCE, PRECISIONS, TRAINING  # noqa: F401 (PRECISIONS: the choices)
 from .base import InpaintError
 
 

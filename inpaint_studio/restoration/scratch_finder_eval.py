@@ -175,11 +175,9 @@ def evaluate(folder: str | Path, sensitivities=(0.25, 0.5, 0.75), seeds=range(10
     """Print and return pixel precision / recall / F1 per sensitivity over the photos x seeds.
     `upscale` enlarges the photos (bicubic) before the defects are drawn at their usual 1-3 px:
     image detail then is softer than the damage, as in a scan at a higher resolution."""
-    from .scratch_finder_eval import DUST, SCRATCH, synthesize_defects
-
     photos = load_photos(folder)
     if not photos:
-        raise InpaintError(f"No photos (*.jpg, *.png) in {folder or photos_dir()}.")
+        raise InpaintError(f"No photos (*.jpg, *.png) in {folder}.")
     if upscale != 1.0:
         photos = [(n, cv2.resize(img, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC))
                   for n, img in photos]
