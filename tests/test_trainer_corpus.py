@@ -108,7 +108,7 @@ def _corpus(root, train=(1, 2, 3), val=(4,), size=(640, 480)):
 def test_compressed_copy_keeps_every_photo_smaller_and_readable(tmp_path, capsys):
     _corpus(tmp_path / "c")
     assert trainer_main(["corpus", "compress", str(tmp_path / "c"), str(tmp_path / "small"),
-                         "--quality", "80", "--short-side", "240"]) == 0
+                         "--format", "jpeg", "--quality", "80", "--short-side", "240"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["images"] == {"train": 3, "val": 1} and report["shards"] == 1
     assert report["bytes"]["total"] < report["bytes_before"]
@@ -116,9 +116,14 @@ def test_compressed_copy_keeps_every_photo_smaller_and_readable(tmp_path, capsys
     with Image.open(tmp_path / "small" / "val" / "p4.jpg") as image:
         assert image.size == (320, 240) and image.format == "JPEG"
     assert json.loads((tmp_path / "small" / "carry.json").read_text()) == report
-    assert trainer_main(["corpus", "compress", str(tmp_path / "c"), str(tmp_path / "webp"), "--format", "webp"]) == 0
-    with Image.open(tmp_path / "webp" / "train" / "p1.webp") as image:
+    assert trainer_main(["corpus", "compress", str(tmp_path / "c"), str(tmp_path / "webp"), "--short-side", "0"]) == 0
+    with Image.open(tmp_path / "webp" / "train" / "p1.webp") as image:  # the default format
         assert image.size == (640, 480) and image.format == "WEBP"  # no cap: the size is kept
+    capsys.readouterr()
+    assert trainer_main(["corpus", "compress", str(tmp_path / "c"), str(tmp_path / "webp")]) == 0
+    assert json.loads(capsys.readouterr().out)["short_side"] == corpus_carry.CARRY_SHORT_SIDE
+    with Image.open(tmp_path / "webp" / "train" / "p1.webp") as image:
+        assert image.size == (640, 480)  # below the cap: never enlarged
     assert trainer_main(["corpus", "compress", str(tmp_path / "nothing"), str(tmp_path / "x")]) == 2
     assert "build the corpus first" in capsys.readouterr().err
 
@@ -139,7 +144,7 @@ def test_a_corpus_over_the_budget_travels_in_shards_that_each_fit(tmp_path, caps
     budget_mib = 3.2 * len(one) / corpus_carry.MIB  # val and about two train photos
     seen = []
     for window in (0, 1, 2, 3, 4):
-        report = corpus_carry.compress(tmp_path / "c", tmp_path / "carry", budget_mib=budget_mib, window=window)
+        report = corpus_carry.compress(tmp_path / "c", tmp_path / "carry", fmt="jpeg", budget_mib=budget_mib, window=window)
         assert report["shards"] >= 3 and report["shard"] == window % report["shards"]
         assert max(report["shard_bytes"]) <= report["budget_bytes"] and report["bytes"]["total"] <= report["budget_bytes"]
         on_disk = sum(f.stat().st_size for f in (tmp_path / "carry").rglob("*.jpg"))
@@ -149,7 +154,7 @@ def test_a_corpus_over_the_budget_travels_in_shards_that_each_fit(tmp_path, caps
     shards = report["shards"]
     assert sorted(n for names in seen[:shards] for n in names) == [f"p{i}.jpg" for i in range(1, 9)]
     assert seen[shards] == seen[0]  # the rotation repeats: window K gets shard 0 again
-    assert trainer_main(["corpus", "compress", str(tmp_path / "c"), str(tmp_path / "one"),
+    assert trainer_main(["corpus", "compress", str(tmp_path / "c"), str(tmp_path / "one"), "--format", "jpeg",
                          "--budget-mib", f"{budget_mib}", "--shards", "1"]) == 2
     assert f"need {shards} shards" in capsys.readouterr().err and not (tmp_path / "one").exists()
 
@@ -158,7 +163,7 @@ def test_check_carry_sets_a_blurred_copy_apart_from_jpeg_noise(tmp_path, capsys)
     from PIL import ImageFilter
 
     _corpus(tmp_path / "c", size=(400, 300))
-    assert trainer_main(["corpus", "compress", str(tmp_path / "c"), str(tmp_path / "q85")]) == 0
+    assert trainer_main(["corpus", "compress", str(tmp_path / "c"), str(tmp_path / "q85"), "--format", "jpeg"]) == 0
     (tmp_path / "blur" / "train").mkdir(parents=True)
     for path in (tmp_path / "c" / "train").iterdir():
         with Image.open(path) as image:

@@ -27,10 +27,11 @@ one photo, PHOTO_MEMBERS names the members to consider (checked by looking at co
 Near-duplicates (the same wallpaper at several resolutions) share a 64-bit difference hash
 (Hamming distance <= 6) confirmed by either its vertical twin (distance <= 10) or an 8x8 colour
 thumbnail (mean difference <= 20 of 255): the horizontal hash alone takes any two dark pictures
-with a bright middle (a galaxy, a city at night, a colour wheel) for one. The largest copy is kept. The val split is 10 % of the hash groups,
-chosen by hash, so no view of a held-out photo is ever trained on; with --previous, a group that
-holds a photo of an earlier build keeps that photo's split (a grown corpus never moves a held-out
-photo into training, nor a trained-on one into the held-out set).
+with a bright middle (a galaxy, a city at night, a colour wheel) for one. The largest copy is
+kept. The val split is 10 % of the hash groups, chosen by hash, so no view of a held-out photo is
+ever trained on; with --previous, a group that holds a photo of an earlier build keeps that
+photo's split (a grown corpus never moves a held-out photo into training, nor a trained-on one
+into the held-out set). Photos are turned upright by their EXIF orientation.
 Kept images are stored with the long side capped at 2048 px as JPEG quality 95.
 """
 from __future__ import annotations
@@ -337,10 +338,11 @@ def licence_for(source: str, folder: Path, member: str) -> str:
             snippet = " ".join(s.strip() for s in lines[at:at + 4] if s.strip())
             return f"{snippet[:240]} (per {readme.relative_to(folder)})"
     for metadata in sorted(folder.glob("*.dist-info/METADATA")):
-        fields = dict(line.split(": ", 1) for line in metadata.read_text(errors="replace").split("\n\n")[0].splitlines()
-                      if ": " in line and not line.startswith(" "))
-        classifier = re.search(r"^Classifier: License :: (?:OSI Approved :: )?(.+)$", metadata.read_text(errors="replace"), re.M)
-        licence = fields.get("License-Expression") or (classifier.group(1) if classifier else None) or fields.get("License")
+        header = metadata.read_text(errors="replace").split("\n\n")[0]
+        fields = dict(line.split(": ", 1) for line in header.splitlines() if ": " in line and not line.startswith(" "))
+        classifier = re.search(r"^Classifier: License :: (?:OSI Approved :: )?(.+)$", header, re.M)
+        licence = (fields.get("License-Expression") or (classifier.group(1) if classifier else None)
+                   or fields.get("License"))
         if licence:
             return f"{licence.strip()} (the {source} wheel's licence; it names no other terms for this image)"
     return "unknown (no copyright file, README or wheel metadata names it)"
@@ -350,7 +352,8 @@ def licence_for(source: str, folder: Path, member: str) -> str:
 # restrictions that exclude a file whatever else its licence says
 _FREE = re.compile(r"\b(L?GPL|GFDL|GNU (Lesser |Library |Free Documentation )?(General Public )?License|CC0|CC-BY"
                    r"|BSD|MIT|Expat|Apache|ISC|PSF|Python Software Foundation|public domain)|creative commons", re.I)
-_RESTRICTED = re.compile(r"\b(NC|ND)\b|non-?commercial|no-?deriv|non-free|all rights reserved|unknown|see copyright", re.I)
+_RESTRICTED = re.compile(r"\b(NC|ND)\b|non-?commercial|no-?deriv|non-free|all rights reserved|unknown|see copyright",
+                         re.I)
 
 
 def free_licence(licence: str) -> bool:
@@ -391,7 +394,8 @@ def difference_hash(image: Image.Image, vertical: bool = False) -> int:
 
 def confirmation(image: Image.Image) -> tuple[int, np.ndarray]:
     """What confirms a difference-hash match: the vertical hash and an 8x8 colour thumbnail."""
-    return difference_hash(image, vertical=True), np.asarray(image.convert("RGB").resize((8, 8), Image.BILINEAR), np.float32)
+    thumbnail = np.asarray(image.convert("RGB").resize((8, 8), Image.BILINEAR), np.float32)
+    return difference_hash(image, vertical=True), thumbnail
 
 
 # -- the build ------------------------------------------------------------------------------------
@@ -501,8 +505,8 @@ def _assign_splits(entries: list[Entry], hashes: dict[int, int], val_fraction: f
         elif before:
             splits[group] = before.pop()
         else:
-            key = f"{group:016x}"
-            splits[group] = "val" if int(hashlib.sha1(key.encode()).hexdigest(), 16) % 1000 < val_fraction * 1000 else "train"
+            held_out = int(hashlib.sha1(f"{group:016x}".encode()).hexdigest(), 16) % 1000 < val_fraction * 1000
+            splits[group] = "val" if held_out else "train"
     return splits
 
 
@@ -570,7 +574,8 @@ def register(subparsers) -> None:
     b = verbs.add_parser("build", help="download, extract, filter and split the sources")
     b.add_argument("dir")
     b.add_argument("--min-side", type=int, default=256, help="shortest side a photo needs (default %(default)s)")
-    b.add_argument("--val-fraction", type=float, default=0.10, help="share of hash groups held out (default %(default)s)")
+    b.add_argument("--val-fraction", type=float, default=0.10,
+                   help="share of hash groups held out (default %(default)s)")
     b.add_argument("--package", action="append", default=[], metavar="NAME",
                    help="another Debian package to take photographs from (repeatable; all its members)")
     b.add_argument("--previous", metavar="CORPUS",
@@ -584,13 +589,15 @@ def register(subparsers) -> None:
                                      "into shards that each fit, and DEST gets shard WINDOW mod K.")
     c.add_argument("dir")
     c.add_argument("dest")
-    c.add_argument("--format", choices=sorted(carry.FORMATS), default="jpeg", help="default %(default)s")
-    c.add_argument("--quality", type=int, default=85, help="encoder quality (default %(default)s)")
-    c.add_argument("--short-side", type=int, help="cap the short side at this many pixels (default: keep the size)")
+    c.add_argument("--format", choices=sorted(carry.FORMATS), default=carry.CARRY_FORMAT, help="default %(default)s")
+    c.add_argument("--quality", type=int, default=carry.CARRY_QUALITY, help="encoder quality (default %(default)s)")
+    c.add_argument("--short-side", type=int, default=carry.CARRY_SHORT_SIDE,
+                   help="cap the short side at this many pixels, 0 to keep the size (default %(default)s)")
     c.add_argument("--budget-mib", type=float, default=carry.BUDGET_MIB,
                    help="what the carried corpus may take (default %(default)s)")
     c.add_argument("--shards", type=int, help="split the train photos into this many shards (default: as few as fit)")
-    c.add_argument("--window", type=int, default=0, help="GPU window number: which shard DEST gets (default %(default)s)")
+    c.add_argument("--window", type=int, default=0,
+                   help="GPU window number: which shard DEST gets (default %(default)s)")
     c.set_defaults(func=lambda a: print(json.dumps(carry.compress(
         a.dir, a.dest, a.quality, a.short_side, a.format, a.budget_mib, a.shards, a.window,
         log=lambda m: print(m, file=sys.stderr)))) or 0)

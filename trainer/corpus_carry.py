@@ -36,6 +36,9 @@ MIB = 1 << 20
 CARRY_LIMIT_MIB = 64   # what one device call carries in all
 BUDGET_MIB = 28        # of which the carried corpus may take this much (see trainer/README.md)
 FORMATS = {"jpeg": ("JPEG", ".jpg"), "webp": ("WEBP", ".webp")}
+# The carried form, chosen with check-carry on the 490-photo corpus (trainer/README.md): 25.5 MiB,
+# and the loader statistics closest to the original's among the forms that fit in one piece.
+CARRY_FORMAT, CARRY_QUALITY, CARRY_SHORT_SIDE = "webp", 85, 512
 REFERENCE_QUALITY = 85  # check-carry's yardstick: plain JPEG re-encoding at this quality
 SPLITS = ("train", "val")
 GRADIENT_BINS = (0.0, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, math.inf)  # |grad Y| per pixel, Y in [0, 1]
@@ -82,12 +85,12 @@ def shards_needed(sizes: dict[str, int], capacity: int) -> int:
     return count
 
 
-def compress(root: str | Path, dest: str | Path, quality: int = 85, short_side: int | None = None,
-             fmt: str = "jpeg", budget_mib: float = BUDGET_MIB, shards: int | None = None,
-             window: int = 0, log=None) -> dict:
+def compress(root: str | Path, dest: str | Path, quality: int = CARRY_QUALITY,
+             short_side: int | None = CARRY_SHORT_SIDE, fmt: str = CARRY_FORMAT, budget_mib: float = BUDGET_MIB,
+             shards: int | None = None, window: int = 0, log=None) -> dict:
     """A carried copy of a built corpus's train/ and val/ in `dest` (made aside, then moved in
-    place: an interrupted run leaves the previous copy or none). `shards` None: as few as fit the
-    budget. Returns the report that is also written to dest/carry.json."""
+    place: an interrupted run leaves the previous copy or none). `short_side` None or 0: keep the
+    size; `shards` None: as few as fit the budget. Returns the report written to dest/carry.json."""
     root, dest = Path(root), Path(dest)
     if fmt not in FORMATS:
         raise corpus.CorpusError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -114,9 +117,9 @@ def compress(root: str | Path, dest: str | Path, quality: int = 85, short_side: 
     val_bytes = sum(len(b) for b in encoded["val"].values())
     needed = shards_needed(sizes, budget - val_bytes)
     if shards is not None and shards < needed:
-        raise corpus.CorpusError(f"{sum(sizes.values()) / MIB:.1f} MiB of train photos beside {val_bytes / MIB:.1f} MiB of "
-                          f"val photos need {needed} shards under the {budget_mib:g} MiB budget, not {shards} "
-                          "(or lower --quality / --short-side)")
+        raise corpus.CorpusError(f"{sum(sizes.values()) / MIB:.1f} MiB of train photos beside "
+                                 f"{val_bytes / MIB:.1f} MiB of val photos need {needed} shards under the "
+                                 f"{budget_mib:g} MiB budget, not {shards} (or lower --quality / --short-side)")
     plan = shard_plan(sizes, shards or needed)
     shard = window % len(plan)
     chosen = {"train": plan[shard], "val": sorted(encoded["val"])}
@@ -197,7 +200,8 @@ def _rows(stats: dict) -> dict[str, float]:
     rows["|grad| mean"] = stats["gradient_mean"]
     for i, share in enumerate(stats["gradient_hist"]):
         hi = GRADIENT_BINS[i + 1]
-        rows[f"|grad| {GRADIENT_BINS[i]:g}-{hi:g}" if hi != math.inf else f"|grad| >{GRADIENT_BINS[i]:g}"] = float(share)
+        name = f"|grad| {GRADIENT_BINS[i]:g}-{hi:g}" if hi != math.inf else f"|grad| >{GRADIENT_BINS[i]:g}"
+        rows[name] = float(share)
     rows[f"HF energy >{HIGH_FREQUENCY:g}"] = stats["high_frequency"]
     return rows
 
