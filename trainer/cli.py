@@ -1,5 +1,5 @@
 """python -m trainer (inpaint-studio-trainer): fit, export, pack, bundle, evaluate, figure, bench,
-corpus, learn-photo, learn-photo-eval.
+corpus, learn-photo, learn-photo-eval, finetune-eval.
 
 Exit status: 0 done (or stopped on request), 1 the run failed while training, 2 bad input
 (folder, options, model id) reported before anything started. `fit` reports every outcome as
@@ -16,7 +16,7 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     from inpaint_studio.contracts import devices
     from inpaint_studio.contracts.training import (BATCH_SIZE, DEFAULT, EVAL_MASK_KINDS, FINETUNE, MASK_KINDS,
-                                                   SCRATCH, SMALL_IMAGES, WORKERS)
+                                                   SCHEDULES, SCRATCH, SMALL_IMAGES, TRAINABLE, WORKERS)
     from inpaint_studio.network import AFFINITIES, ATTENTION_MODES
 
     from .release import corpus
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", help="run folder for checkpoints, samples and run.json "
                                    "(default: a new folder in the user's runs directory)")
     fit.add_argument("--base", help=f"registry model id to fine-tune, or 'default' for the app's default model "
-                                    f"(then lr {_num(FINETUNE['lr'])} and {FINETUNE['iterations']} iterations by default)")
+                                    f"(then by default: {finetune_recipe()})")
     fit.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     fit.add_argument("--size", type=int, help=f"training crop side, a multiple of 64 (default {DEFAULT.size})")
     fit.add_argument("--iterations", type=int, help=f"total iterations (default {SCRATCH['iterations']}; "
@@ -63,7 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
                                                  f"{WORKERS['cpu']} on CPU)")
     fit.add_argument("--small", choices=SMALL_IMAGES, help=f"images smaller than --size (default {DEFAULT.small})")
     for term, default in DEFAULT.weights.to_dict().items():
-        fit.add_argument(f"--{term}-weight", type=float, help=f"loss weight (default {default})")
+        tuned = FINETUNE.get("weights", {}).get(term)
+        fit.add_argument(f"--{term}-weight", type=float, help=f"loss weight (default {default:g}"
+                         + (f"; {tuned:g} with --base)" if tuned is not None else ")"))
+    fit.add_argument("--max-minutes", type=float, metavar="M",
+                     help="time budget: stop at M minutes (counted from the first step) with a checkpoint and "
+                          "the export, the learning-rate schedule aimed at the deadline")
+    fit.add_argument("--schedule", choices=SCHEDULES, help=f"learning rate after the warm-up: constant, or cosine "
+                                                           f"decay to the end (default {DEFAULT.schedule}; "
+                                                           f"{FINETUNE['schedule']} with --base)")
+    fit.add_argument("--warmup", type=float, metavar="SHARE", help=f"share of the run with a linear warm-up "
+                                                                   f"(default {DEFAULT.warmup:g}; "
+                                                                   f"{FINETUNE['warmup']:g} with --base)")
+    fit.add_argument("--trainable", choices=TRAINABLE, help=f"parts that train: all, or decoder (encoder frozen) "
+                                                            f"(default {DEFAULT.trainable}; "
+                                                            f"{FINETUNE['trainable']} with --base)")
     fit.add_argument("--export-name", help="export the model under this name when the run completes")
     fit.add_argument("--events", metavar="FILE", help="append JSON-lines events here instead of stdout")
     fit.set_defaults(func=cmd_fit)
@@ -114,7 +128,20 @@ def build_parser() -> argparse.ArgumentParser:
     figure.register(sub)
 
     learn_cli.register(sub)
+    from . import finetune_eval
+
+    finetune_eval.register(sub)
     return parser
+
+
+def finetune_recipe() -> str:
+    """The fine-tuning defaults in words, from the contract."""
+    from inpaint_studio.contracts.training import FINETUNE
+
+    parts = [f"{k.replace('_', '-')} {_num(v) if isinstance(v, float) else v}"
+             for k, v in FINETUNE.items() if k != "weights"]
+    parts += [f"{k} weight {_num(v)}" for k, v in FINETUNE.get("weights", {}).items()]
+    return ", ".join(parts)
 
 
 def _num(value: float) -> str:
@@ -154,7 +181,8 @@ def _fit_options(args) -> dict:
 
     keys = ("data", "val", "out", "base", "size", "iterations", "batch_size", "lr", "d_lr", "masks", "attention",
             "affinity", "device", "precision", "checkpoint_every", "keep_checkpoints", "val_every",
-            "val_images", "log_every", "seed", "workers", "small", "export_name")
+            "val_images", "log_every", "seed", "workers", "small", "export_name", "max_minutes", "schedule",
+            "warmup", "trainable")
     given = {k: getattr(args, k) for k in keys}
     given["weights"] = {t: getattr(args, f"{t}_weight") for t in LossWeights().to_dict()
                         if getattr(args, f"{t}_weight") is not None}

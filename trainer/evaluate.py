@@ -20,7 +20,7 @@ from inpaint_studio.engine.device import TRAINING, resolve_device
 
 from .fit.data import center_crop, load_rgb, scan_folder, to_network
 from .fit.masks import fixed_masks, to_tensor
-from .fit.metrics import image_metrics
+from .fit.metrics import image_metrics, psnr, ssim, ssim_map
 from .fit.validation import inpaint
 
 CLASSICAL = ("telea", "ns", "patchmatch")  # those installed take part
@@ -39,7 +39,7 @@ def evaluate(model_id: str | None, data: str | Path, masks: str = "center", size
     if model_id:
         outputs, seconds = model_outputs(model_id, crops, holes, device)
         for adapt, label in ((True, f"model {model_id}"), (False, f"model {model_id}, no colour adaptation")):
-            row = _measure(label, (composites(outputs, crops, holes, adapt), seconds), truth)
+            row = _measure(label, (composites(outputs, crops, holes, adapt), seconds), truth, holes)
             rows.append({**row, "colour_adaptation": adapt})
     from inpaint_studio.engine import CLASSICAL as INSTALLED
     from inpaint_studio.engine import create_engine
@@ -48,7 +48,7 @@ def evaluate(model_id: str | None, data: str | Path, masks: str = "center", size
         engine = create_engine(engine_id)
         start = time.perf_counter()
         results = np.stack([engine.inpaint(c, m).image for c, m in zip(crops, holes)])
-        rows.append(_measure(LABELS.get(engine_id, engine_id), (results, time.perf_counter() - start), truth))
+        rows.append(_measure(LABELS.get(engine_id, engine_id), (results, time.perf_counter() - start), truth, holes))
     return {"images": len(crops), "masks": masks, "size": size, "seed": seed, "data": str(data), "rows": rows}
 
 
@@ -73,9 +73,9 @@ def format_table(report: dict) -> str:
     width = max([32] + [len(r["method"]) + 2 for r in report["rows"]])
     lines = [f"{report['images']} images from {report['data']}, {report['size']}x{report['size']} centre crops, "
              f"'{report['masks']}' masks (seed {report['seed']}); composites, 8-bit, [0, 1] range",
-             f"{'method':<{width}}{'L1 (lower)':>12}{'PSNR dB':>10}{'SSIM':>8}{'s/image':>9}"]
+             f"{'method':<{width}}{'L1 (lower)':>12}{'PSNR dB':>10}{'hole PSNR':>11}{'SSIM':>8}{'s/image':>9}"]
     for r in report["rows"]:
-        lines.append(f"{r['method']:<{width}}{r['l1']:>12.4f}{r['psnr']:>10.2f}{r['ssim']:>8.4f}"
+        lines.append(f"{r['method']:<{width}}{r['l1']:>12.4f}{r['psnr']:>10.2f}{r.get('hole_psnr', float('nan')):>11.2f}{r['ssim']:>8.4f}"
                      f"{r['seconds'] / report['images']:>9.3f}")
     return "\n".join(lines)
 
@@ -92,7 +92,11 @@ def model_outputs(model_id: str, crops, holes, device: str = "auto"):
     from inpaint_studio.engine.registry import ModelRegistry, load_generator
 
     dev = resolve_device(device, TRAINING)
-    generator = load_generator(ModelRegistry().get(model_id), device=dev)
+    return generator_outputs(load_generator(ModelRegistry().get(model_id), device=dev), crops, holes, dev)
+
+
+def generator_outputs(generator, crops, holes, dev):
+    """model_outputs for a generator in memory (finetune-eval measures checkpoints this way)."""
     images = torch.stack([to_network(c) for c in crops])
     masks = torch.stack([to_tensor(m) for m in holes])
     start = time.perf_counter()
@@ -113,8 +117,25 @@ def composites(outputs, crops, holes, colour_adaptation: bool = True) -> np.ndar
     return np.stack(results)
 
 
-def _measure(method: str, produced, truth: np.ndarray) -> dict:
+def _measure(method: str, produced, truth: np.ndarray, holes) -> dict:
     results, seconds = produced
     as_unit = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255  # noqa: E731
     values = image_metrics(as_unit(results), as_unit(truth))
-    return {"method": method, **{k: float(v.mean()) for k, v in values.items()}, "seconds": seconds}
+    inside = [hole_metrics(as_unit(r[None]), as_unit(t[None]), to_tensor(h)[None])
+              for r, t, h in zip(results, truth, holes)]
+    return {"method": method, **{k: float(v.mean()) for k, v in values.items()},
+            **{k: float(np.mean([m[k] for m in inside])) for k in ("hole_psnr", "hole_ssim")}, "seconds": seconds}
+
+
+def hole_metrics(result: torch.Tensor, truth: torch.Tensor, hole: torch.Tensor) -> dict[str, float]:
+    """result, truth (1,3,H,W) in [0, 1]; hole (1,1,H,W) {0,1}. Hole PSNR: MSE over the hole's
+    pixels (outside it a composite is the input, so whole-image figures dilute a difference by the
+    hole's share); hole SSIM: the mean of the SSIM windows centred in the hole."""
+    weight = hole.expand_as(result)
+    mse = float(((result - truth) ** 2 * weight).sum() / weight.sum().clamp_min(1))
+    values = ssim_map(result, truth)
+    r = (hole.shape[-1] - values.shape[-1]) // 2
+    centre = hole[..., r:r + values.shape[-2], r:r + values.shape[-1]].expand_as(values).double()
+    return {"hole_psnr": 10 * float(np.log10(1.0 / max(mse, 1e-10))),
+            "hole_ssim": float((values * centre).sum() / centre.sum().clamp_min(1)),
+            "psnr": float(psnr(result, truth)[0]), "ssim": float(ssim(result, truth)[0])}

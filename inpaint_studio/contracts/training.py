@@ -12,20 +12,27 @@ from dataclasses import asdict, dataclass, field, fields
 
 # A model from scratch, as the authors' release trains it.
 SCRATCH = {"iterations": 200_000, "lr": 1e-4, "val_every": 1000}
-# Fine-tuning starts from trained weights: a lower learning rate and a shorter run.
-FINETUNE = {"iterations": 5_000, "lr": 2e-5, "val_every": 500}
-# The app's form proposes a first fine-tune that ends within the hour on a GPU.
-FORM_ITERATIONS = 2000
+# Fine-tuning starts from trained weights: a shorter run with the recipe that gained the most
+# held-out quality per minute in `python -m trainer finetune-eval` (trainer/README.md, "Fine-tuning
+# recipe"). "weights" are merged into the loss weights.
+FINETUNE = {"iterations": 5_000, "lr": 1e-4, "val_every": 500, "schedule": "cosine", "warmup": 0.05,
+            "trainable": "all", "weights": {"adversarial": 0.0}}
+# The app's form proposes a first fine-tune of this many minutes (its main control is the time).
+FORM_MINUTES = 10
 # Per process when left out: what fits a GPU's memory, and a CPU's patience.
 BATCH_SIZE = {"cuda": 8, "cpu": 2}
 # Data loading processes when left out: on the CPU the main process trains, so none.
 WORKERS = {"cuda": 4, "cpu": 0}
 # Learn from this photo: steps of the short fine-tune, a few minutes either way.
 LEARN_PHOTO_STEPS = {"cpu": 100, "cuda": 300}
+# ... and its quick setting, offered first in the app: about a third of the time
+LEARN_PHOTO_QUICK_STEPS = {"cpu": 30, "cuda": 100}
 
 MASK_KINDS = ("square", "free", "blob", "mixed")         # training masks (trainer/fit/masks.py)
 EVAL_MASK_KINDS = ("center", *MASK_KINDS)                 # ... plus the paper's test mask
-SMALL_IMAGES = ("upscale", "skip")                        # images smaller than the crop
+SMALL_IMAGES = ("upscale", "skip")
+SCHEDULES = ("constant", "cosine")    # the learning rate over the run (after the warm-up)
+TRAINABLE = ("all", "decoder")        # decoder: the encoder is frozen (decoder, ATN refinement, heads train)                        # images smaller than the crop
 # What a resumed run keeps from the saved config no matter what is passed: the data split, the
 # network and the starting weights define the run ...
 FIXED_ON_RESUME = ("data", "val", "base", "affinity", "seed", "size")
@@ -76,6 +83,10 @@ class TrainConfig:
     small: str = "upscale"
     weights: LossWeights = field(default_factory=LossWeights)
     export_name: str | None = None
+    max_minutes: float | None = None       # time budget of this invocation: stop (completed) at it
+    schedule: str = "constant"             # lr after the warm-up: constant, or cosine to 10 % at the end
+    warmup: float = 0.0                    # share of the run (iterations or budget) with a linear warm-up
+    trainable: str = "all"
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -12,9 +12,11 @@ def build_config(given: dict, saved: dict | None = None) -> TrainConfig:
     """given: options the user set explicitly (None = not given); saved: the config of the run
     being resumed. Order: defaults < fine-tuning defaults (with a base) < saved < given."""
     values: dict = {}
+    weights: dict = {}
     base = given.get("base") if given.get("base") is not None else (saved or {}).get("base")
     if base:
-        values.update(FINETUNE)
+        values.update({k: v for k, v in FINETUNE.items() if k != "weights"})
+        weights.update(FINETUNE.get("weights") or {})
     if saved:
         values.update(saved)
         for key in FIXED_ON_RESUME:
@@ -23,7 +25,7 @@ def build_config(given: dict, saved: dict | None = None) -> TrainConfig:
                 raise ValueError(f"--{key.replace('_', '-')} cannot change when resuming "
                                  f"(the run was started with {saved.get(key)!r})")
     values.update({k: v for k, v in given.items() if v is not None})
-    weights = dict((saved or {}).get("weights") or {})
+    weights.update((saved or {}).get("weights") or {})
     weights.update(given.get("weights") or {})
     values["weights"] = weights
     config = TrainConfig.from_dict(values)
@@ -34,7 +36,7 @@ def build_config(given: dict, saved: dict | None = None) -> TrainConfig:
 def _check(c: TrainConfig) -> None:
     from inpaint_studio.network import AFFINITIES, ATTENTION_MODES
 
-    from inpaint_studio.contracts.training import MASK_KINDS
+    from inpaint_studio.contracts.training import MASK_KINDS, SCHEDULES, TRAINABLE
 
     problems = []
     if c.size < 64 or c.size % 64:
@@ -58,5 +60,13 @@ def _check(c: TrainConfig) -> None:
         problems.append(f"--small must be one of {', '.join(SMALL_IMAGES)}")
     if not 0 <= c.val_fraction < 1:
         problems.append("the held-out fraction must be in [0, 1)")
+    if c.max_minutes is not None and not c.max_minutes > 0:
+        problems.append("--max-minutes must be positive")
+    if c.schedule not in SCHEDULES:
+        problems.append(f"--schedule must be one of {', '.join(SCHEDULES)}")
+    if not 0 <= c.warmup < 1:
+        problems.append("--warmup is a share of the run, in [0, 1)")
+    if c.trainable not in TRAINABLE:
+        problems.append(f"--trainable must be one of {', '.join(TRAINABLE)}")
     if problems:
         raise ValueError("; ".join(problems))

@@ -35,6 +35,7 @@ from .config import TrainConfig, build_config
 from .data import SampleStream, TrainImages, ValImages, collate, holdout, scan_folder
 from ..events import EventWriter
 from .step import TrainStep, place
+from .schedule import lr_factor, run_share
 from .validation import validate
 
 PROGRESS_SECONDS = 5.0  # a progress event at least this often, however slow the iterations
@@ -82,8 +83,16 @@ def resolve_base(model_id: str) -> str:
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, events: EventWriter | None = None, resume: bool = False):
+    def __init__(self, config: TrainConfig, events: EventWriter | None = None, resume: bool = False,
+                 marks_s: tuple[float, ...] = (), clock=time.monotonic):
+        """marks_s: seconds into the run at which a checkpoint is kept as well (finetune-eval
+        measures one run at several budgets); `self.marks` lists (seconds, iteration, CPU seconds of
+        this process) reached: on a shared machine the iterations show what the load allowed.
+        clock: the seconds the budget and the marks count (finetune-eval can count CPU time)."""
+        self.clock = clock
         self.cfg = config
+        self.marks_s = sorted(marks_s)
+        self.marks: list[tuple[float, int, float]] = []
         self.events = events or EventWriter()
         self.resume = resume
         self.stop_signal: int | None = None
@@ -186,7 +195,12 @@ class Trainer:
         cfg, ctx = self.cfg, self.ctx
         place(self.generator, ctx.device)
         place(self.discriminator, ctx.device)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=cfg.betas)
+        if cfg.trainable == "decoder":  # the encoder keeps the base model's features
+            for name, module in self.generator.named_children():
+                if name.startswith("dw_conv"):
+                    module.requires_grad_(False)
+        trainable = [p for p in self.generator.parameters() if p.requires_grad]
+        self.opt_g = torch.optim.Adam(trainable, lr=cfg.lr, betas=cfg.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.d_lr or cfg.lr, betas=cfg.betas)
         g, d = self.generator, self.discriminator
         if ctx.distributed:
@@ -208,10 +222,7 @@ class Trainer:
             if rng.get("cuda") and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(rng["cuda"][:torch.cuda.device_count()])
             self._saved = None  # free the copy
-        for group in self.opt_g.param_groups:  # a resumed run may be given a new learning rate
-            group["lr"] = cfg.lr
-        for group in self.opt_d.param_groups:
-            group["lr"] = cfg.d_lr or cfg.lr
+        self._set_lr(1.0)  # a resumed run may be given a new learning rate
         stream = SampleStream(self.train_set, cfg.seed, ctx.rank, ctx.world,
                               skip=self.start_iteration * self.batch_size)
         self.loader = DataLoader(self.train_set, batch_size=self.batch_size, sampler=stream,
@@ -243,8 +254,25 @@ class Trainer:
         failure = None
         status = "completed"
         batches = iter(self.loader)
+        budget = cfg.max_minutes * 60 if cfg.max_minutes else None
+        clock, cpu0 = self.clock(), time.process_time()  # the budget counts from here: setup is done
+        step_s = 0.0  # the last step's duration: the next one is not started when it would overrun
+        marks = list(self.marks_s)
         try:
             while it < total:
+                elapsed = self.clock() - clock
+                while marks and elapsed >= marks[0]:
+                    self.marks.append((marks.pop(0), it, round(time.process_time() - cpu0, 1)))
+                    if last_ckpt != it:
+                        self._checkpoint(it)
+                        last_ckpt = it
+                over = budget is not None and elapsed + step_s >= budget
+                if budget is not None and ctx.distributed:  # every rank stops at the same step
+                    over = distributed.max_over_ranks(int(over), ctx) > 0
+                if over:
+                    ev.log(f"time budget of {cfg.max_minutes:g} min reached at iteration {it}")
+                    break
+                self._set_lr(lr_factor(cfg.schedule, cfg.warmup, run_share(it, total, elapsed, budget)))
                 t0 = time.perf_counter()
                 batch = next(batches)
                 for path, reason in batch["failed"]:
@@ -255,6 +283,7 @@ class Trainer:
                 mask = batch["mask"].to(ctx.device, non_blocking=True)
                 terms = self.step(image, mask)
                 it += 1
+                step_s = time.perf_counter() - t0
                 for k, v in terms.items():
                     sums[k] = sums[k] + v if k in sums else v.clone()
                 count += 1
@@ -267,8 +296,12 @@ class Trainer:
                             f"the losses are no longer finite at iteration {it} ({_fmt(losses)}); "
                             f"resume from the last checkpoint (iteration {last_ckpt or 0}) with a lower --lr")
                     pace.append((it, train_time))
+                    eta = self._eta(pace, total - it)
+                    if budget is not None:
+                        left = max(0.0, budget - (self.clock() - clock))
+                        eta = round(min(eta, left) if eta is not None else left, 1)
                     ev.emit("progress", iteration=it, total=total, losses=losses,
-                            samples_per_s=self._rate(pace), eta_s=self._eta(pace, total - it),
+                            samples_per_s=self._rate(pace), eta_s=eta,
                             lr=self.opt_g.param_groups[0]["lr"], elapsed_s=round(time.time() - started, 1))
                     sums, count, last_report = {}, 0, time.monotonic()
                 else:
@@ -294,6 +327,8 @@ class Trainer:
                     if ctx.is_main:
                         (self.run_dir / STOP_FILE).unlink(missing_ok=True)
                     break
+            self.marks += [(m, it, round(time.process_time() - cpu0, 1))  # the last one is the end
+                           for m in marks if budget is not None and m <= budget]
             if status == "completed" and last_val != it and len(self.val_set):
                 self._validate(it)
             if last_ckpt != it:
@@ -374,6 +409,12 @@ class Trainer:
         self.events.log(f"exported model '{info.name}' as {info.id}")
         return {"model_id": info.id, "model_name": info.name, "model_path": info.weights_path.resolve(),
                 "card_path": info.card_path.resolve()}
+
+    def _set_lr(self, factor: float) -> None:
+        for group in self.opt_g.param_groups:
+            group["lr"] = self.cfg.lr * factor
+        for group in self.opt_d.param_groups:
+            group["lr"] = (self.cfg.d_lr or self.cfg.lr) * factor
 
     def _latest_path(self):
         found = list_checkpoints(self.ckpt_dir)
