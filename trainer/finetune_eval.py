@@ -93,6 +93,7 @@ def finetune_eval(base: str, domains: list[str], minutes=MINUTES, recipe: dict |
         train_dir, held_dir, n_train, n_held = split_domain(folder, work_dir, held_out, seed)
         log(f"[finetune-eval] {name}: {n_train} photos to fine-tune on, {n_held} held out")
         domain = {"name": name, "path": str(folder), "train": n_train, "held_out": n_held, "rows": []}
+        t0 = time.monotonic()
         crops = load_crops(held_dir, size, limit)
         holes = {kind: fixed_masks(kind, len(crops), size, seed=seed) for kind in masks}
         for kind in masks:  # the base model and the classical engines, through evaluate itself
@@ -101,6 +102,8 @@ def finetune_eval(base: str, domains: list[str], minutes=MINUTES, recipe: dict |
                     continue
                 method = "base" if row["method"].startswith("model") else row["method"]
                 domain["rows"].append({"masks": kind, **row, "method": method, "minutes": 0, "iterations": 0})
+        log(f"[finetune-eval] {name}: the base model and the classical engines measured on {len(crops)} photos "
+            f"in {time.monotonic() - t0:.0f} s")
         given = {**(recipe or {}), "base": base, "data": str(train_dir), "val": str(held_dir),
                  "out": str(work_dir / "run"), "max_minutes": minutes[-1], "device": device,
                  "iterations": MAX_ITERATIONS, "checkpoint_every": MAX_ITERATIONS, "val_every": MAX_ITERATIONS,
