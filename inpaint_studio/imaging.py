@@ -15,13 +15,15 @@ from __future__ import annotations
 import io
 import os
 import threading
-import uuid
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from .atomic import temp_path
 
 DEFAULT_MAX_PIXELS = 250_000_000
 
@@ -156,42 +158,51 @@ def read_mask(path: str | Path, shape: tuple[int, ...] | None = None,
     return mask
 
 
-def _open(path: Path, max_pixels: int | None) -> Image.Image:
-    """Open and decode `path` with our pixel limit in place of Pillow's."""
+@contextmanager
+def pixel_limit(max_pixels: int | None):
+    """Decode under our pixel limit in place of Pillow's (Pillow warns above it and refuses above
+    twice it); callers check sizes against the limit themselves, with a clearer message."""
     with _PIL_LOCK:
         saved = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow warns above this and refuses above twice it
+        Image.MAX_IMAGE_PIXELS = max_pixels
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                im = Image.open(path)
-                try:
-                    _check_pixels(path, im.size, max_pixels)
-                    im.bit_depth = _bit_depth(im)  # the tile list is gone after load()
-                    im.load()
-                except BaseException:
-                    im.close()
-                    raise
-                return im
-        except UnidentifiedImageError:
-            raise
-        except FileNotFoundError:
-            raise ImageError(f"{path}: no such file.") from None
-        except IsADirectoryError:
-            raise ImageError(f"{path}: is a folder, not an image file.") from None
-        except PermissionError:
-            raise ImageError(f"{path}: permission denied.") from None
-        except Image.DecompressionBombError:
-            raise ImageError(f"{path}: the image has too many pixels "
-                             f"(the limit is {_megapixels(max_pixels)}).") from None
-        except ImageError:
-            raise
-        except MemoryError:
-            raise ImageError(f"{path}: not enough memory to decode this image.") from None
-        except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError, struct.error ...
-            raise ImageError(f"{path}: {_damage(exc)}") from None
+                yield
         finally:
             Image.MAX_IMAGE_PIXELS = saved
+
+
+def _open(path: Path, max_pixels: int | None) -> Image.Image:
+    """Open and decode `path` with our pixel limit in place of Pillow's."""
+    try:
+        with pixel_limit(max_pixels):
+            im = Image.open(path)
+            try:
+                _check_pixels(path, im.size, max_pixels)
+                im.bit_depth = _bit_depth(im)  # the tile list is gone after load()
+                im.load()
+            except BaseException:
+                im.close()
+                raise
+            return im
+    except UnidentifiedImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file.") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a folder, not an image file.") from None
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied.") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{path}: the image has too many pixels "
+                         f"(the limit is {_megapixels(max_pixels)}).") from None
+    except ImageError:
+        raise
+    except MemoryError:
+        raise ImageError(f"{path}: not enough memory to decode this image.") from None
+    except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError, struct.error ...
+        raise ImageError(f"{path}: {_damage(exc)}") from None
 
 
 _MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
@@ -433,7 +444,7 @@ def _save_atomic(im: Image.Image, path: Path, fmt: str, opts: dict) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ImageError(f"Cannot write {path}: the folder {folder} does not exist.")
-    tmp = folder / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp = temp_path(folder / path.name)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
         with os.fdopen(fd, "wb") as fh:
