@@ -102,7 +102,7 @@ class PENNetEngine(Engine):
                 for crop, (filled, box_flow, box_patch) in zip(members, outputs):
                     x0, y0, x1, y1 = crop.box
                     if options.colour_adaptation:
-                        filled = adapt_colours(filled, image[y0:y1, x0:x1], ~hole[y0:y1, x0:x1])
+                        filled = adapt_colours(filled, image[y0:y1, x0:x1], ~hole[y0:y1, x0:x1], in_place=True)
                     paste_region(result, filled, crop.box, crop.owned, hole[y0:y1, x0:x1],
                                  options.feather, blended)
                     if flow is not None:
