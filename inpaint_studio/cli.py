@@ -4,14 +4,17 @@ Every error a user can cause ends in one line on stderr and exit status 2, never
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+SCRIPT = "inpaint-studio-cli"  # the console script pyproject.toml installs
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__, bench, cli_inpaint, cli_models
 
     parser = argparse.ArgumentParser(
-        prog="inpaint-studio-cli",
+        prog=program_name(),
         description="Inpaint Studio: fill painted regions of photos with PEN-Net or OpenCV.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -19,6 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     cli_models.register(sub)
     bench.register(sub)
     return parser
+
+
+def program_name(argv0: str | None = None) -> str:
+    """How the user started us, for usage lines: the installed script, else `python -m`."""
+    name = os.path.basename(sys.argv[0] if argv0 is None else argv0)
+    return SCRIPT if name.startswith(SCRIPT) else "python -m inpaint_studio"
 
 
 def run_command(parser: argparse.ArgumentParser, argv: list[str] | None, user_errors: tuple = ()) -> int:

@@ -37,7 +37,9 @@ def list_models(args: argparse.Namespace) -> int:
     registry = ModelRegistry()
     models = registry.models()
     if not models:
-        print("No PEN-Net model installed: the OpenCV engines (telea, ns) are used.")
+        from .engine import CLASSICAL
+
+        print(f"No PEN-Net model installed: the classical engines are used ({', '.join(CLASSICAL)}).")
         print(f"User models live in {registry.user_dir}")
         return 0
     default = registry.default_id()
