@@ -2,7 +2,9 @@
 
 A model is two files with the same stem, its id: `<id>.safetensors` (the generator's state dict)
 and `<id>.json` (its card: architecture and attention options, training data, metrics, licence).
-The card is written last, so a model without a card is an unfinished write and is ignored.
+The card is written last, so a model without a card is an unfinished write: it is never listed,
+and the leftovers of a write that was killed (temporaries, card-less weights this program wrote)
+are removed from the user folder when it is next listed.
 Weights are never unpickled: safetensors only; a released PEN-Net checkpoint (.pth) is read with
 torch.load(weights_only=True) once, to convert it.
 """
@@ -11,21 +13,25 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from ..atomic import sweep, temp_path
 from ..network import AFFINITIES, ATTENTION_MODES, PENNetGenerator
 from ..paths import BUNDLED_MODELS_DIR, user_data_root, user_models_dir
 
 CARD_FORMAT = "inpaint-studio-model/1"
 DEFAULT_ARCHITECTURE = {"name": "pennet", "cnum": 32, "input_size": 256,
                         "attention": "holes", "affinity": "release"}
+# weights without a card this old are the leftovers of a killed write (the card follows the
+# weights within milliseconds)
+ORPHAN_SECONDS = 60
 
 
 class RegistryError(ValueError):
@@ -55,6 +61,7 @@ class ModelRegistry:
 
     # -- listing --------------------------------------------------------------------------------
     def models(self) -> list[ModelInfo]:
+        remove_unfinished(self.user_dir)
         found = _scan(self.bundled_dir, bundled=True)
         taken = {m.id for m in found}
         found += [m for m in _scan(self.user_dir, bundled=False) if m.id not in taken]
@@ -85,10 +92,7 @@ class ModelRegistry:
 
     def rename(self, model_id: str, new_name: str) -> ModelInfo:
         info = self._user_model(model_id, "rename")
-        new_name = new_name.strip()
-        if not new_name:
-            raise RegistryError("A model name cannot be empty.")
-        card = {**info.card, "name": new_name}
+        card = {**info.card, "name": _checked_name(new_name)}
         _write_json_atomic(info.card_path, card)
         return self.get(model_id)
 
@@ -107,6 +111,7 @@ class ModelRegistry:
         path = Path(path)
         if not path.is_file():
             raise RegistryError(f"{path}: no such file.")
+        name = _checked_name(name)
         card: dict = {"architecture": {"affinity": "release", "attention": attention or "reference"},
                       "training": {"imported_from": path.name},
                       "licence": "as published with the imported checkpoint"}
@@ -117,6 +122,10 @@ class ModelRegistry:
                 card = {**_read_card(sibling), "training": {"imported_from": path.name}}
                 if attention:
                     card.setdefault("architecture", {})["attention"] = attention
+                if not isinstance(card.get("architecture", {}), dict):
+                    raise RegistryError(f"{sibling}: the card's architecture must be a JSON object.")
+                # the card is checked where it lies, so an error names it, not the model to be written
+                _check_architecture({**DEFAULT_ARCHITECTURE, **card.get("architecture", {})}, sibling)
         else:
             state = _read_release_checkpoint(path)
         return save_generator(state, name, card, directory=self.user_dir)
@@ -143,6 +152,7 @@ def save_generator(generator_or_state, name: str, card: dict, directory: Path | 
                    dtype: torch.dtype = torch.float16) -> ModelInfo:
     """Write a generator as `<id>.safetensors` (fp16 by default) + `<id>.json` into the user
     model directory (or `directory`) and return its ModelInfo."""
+    name = _checked_name(name)
     state = generator_or_state.state_dict() if isinstance(generator_or_state, torch.nn.Module) else generator_or_state
     state = _validated(state, f"the weights for '{name}'")
     directory = Path(directory) if directory else user_models_dir()
@@ -161,14 +171,13 @@ def save_generator(generator_or_state, name: str, card: dict, directory: Path | 
         "weights": {"file": weights_path.name, "dtype": str(dtype).replace("torch.", "")},
     }
     _check_architecture(full_card["architecture"], weights_path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{model_id}-", suffix=".tmp", dir=directory)
-    os.close(fd)
+    remove_unfinished(directory)
+    tmp = temp_path(weights_path)
     try:
-        save_file(tensors, tmp, metadata={"format": CARD_FORMAT, "name": name})
+        save_file(tensors, str(tmp), metadata={"format": CARD_FORMAT, "name": name})
         os.replace(tmp, weights_path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
     _write_json_atomic(directory / f"{model_id}.json", full_card)
     return _info(directory / f"{model_id}.json", bundled=False)
 
@@ -257,7 +266,7 @@ def _read_release_checkpoint(path: Path) -> dict:
         if "Weights only load failed" in text:
             reason = "corrupt, or it holds objects other than tensors, which are never unpickled"
         else:
-            reason = (text.splitlines()[0] if text else type(exc).__name__)[:200]
+            reason = _short(text.splitlines()[0]) if text else type(exc).__name__
         raise RegistryError(f"{path}: not a readable PyTorch checkpoint ({reason}).") from None
     if isinstance(data, dict) and "netG" in data:
         data = data["netG"]
@@ -308,12 +317,53 @@ def _unique_id(directory: Path, name: str) -> str:
 
 def _write_json_atomic(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
+    tmp = temp_path(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=False)
             fh.write("\n")
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """Whole sentences up to about `limit` characters (never cut inside one), object reprs out."""
+    text = re.sub(r"<[^<>]* object at 0x[0-9a-fA-F]+>", "the data", " ".join(text.split()))
+    sentences = re.split(r"(?<=[.;!?])\s+", text)
+    out = sentences[0]
+    for sentence in sentences[1:]:
+        if len(out) + 1 + len(sentence) > limit:
+            return out + " (…)"
+        out += " " + sentence
+    return out
+
+
+def _checked_name(name) -> str:
+    name = name.strip() if isinstance(name, str) else ""
+    if not name:
+        raise RegistryError("A model name cannot be empty or only spaces: it is the name shown in the model list.")
+    return name
+
+
+def remove_unfinished(directory: Path, now: float | None = None) -> list[Path]:
+    """Remove what a killed save left in a user model folder: temporaries whose writer is gone,
+    and weights without a card that this program wrote (their metadata says so) more than
+    ORPHAN_SECONDS ago. Weights someone put there by hand are left alone. -> what was removed."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = sweep(directory, now)
+    now = time.time() if now is None else now
+    for weights in directory.glob("*.safetensors"):
+        try:
+            if weights.with_suffix(".json").exists() or now - weights.stat().st_mtime < ORPHAN_SECONDS:
+                continue
+            with safe_open(str(weights), "pt") as fh:
+                ours = (fh.metadata() or {}).get("format") == CARD_FORMAT
+            if ours:
+                weights.unlink()
+                removed.append(weights)
+        except (OSError, SafetensorError, ValueError, RuntimeError):
+            continue  # unreadable: not provably ours
+    return removed
