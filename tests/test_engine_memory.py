@@ -2,6 +2,7 @@
 blocks (allocations measured with tracemalloc, small images); the long-running engine caps
 oneDNN's per-shape caches and hands freed memory back. The figures on real sizes are printed by
 tools/memory_bench.py, not asserted here."""
+import os
 import tracemalloc
 
 import numpy as np
@@ -48,3 +49,31 @@ def test_adapting_a_large_fill_allocates_a_fraction_of_it(monkeypatch):
     assert out is filled
     assert peak < 0.5 * filled.nbytes, f"peak {peak / 2**20:.1f} MB for a {filled.nbytes / 2**20:.1f} MB fill"
     assert np.abs(out - truth)[hole].mean() < 1.0
+
+
+def test_the_engine_caps_the_kernel_caches_and_trims_after_each_request(monkeypatch):
+    """oneDNN keeps kernels for every shape it meets: the engine caps its caches before its first
+    convolution (a value the user set wins) and hands freed heap back after every request."""
+    import torch
+
+    from inpaint_studio.engine import device, pennet
+    from inpaint_studio.engine.registry import save_generator
+    from inpaint_studio.network import PENNetGenerator
+
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "")   # recorded, so the test leaves it as it was
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
+    monkeypatch.setenv("LRU_CACHE_CAPACITY", "99")
+    torch.manual_seed(0)
+    info = save_generator(PENNetGenerator(), "Memory test", {})
+    trims = []
+    monkeypatch.setattr(pennet, "release_host_memory", lambda: trims.append(1))
+    engine = pennet.PENNetEngine(info, device="cpu", warm_up=False)
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(device.KERNEL_CACHE_ENTRIES)
+    assert os.environ["LRU_CACHE_CAPACITY"] == "99"
+    image = np.zeros((64, 64, 3), np.uint8)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:30, 20:30] = 255
+    engine.inpaint(image, mask)
+    engine.inpaint(image, np.zeros_like(mask))          # nothing to fill: still trimmed
+    assert len(trims) == 2
+    device.release_host_memory()                        # the real one runs where glibc is
