@@ -8,8 +8,9 @@ ora: a zip bomb in stack.xml and in a layer (3 GB of padding in a ~3 MB file), 4
 share one 5000x5000 PNG, and an ordinary 24-megapixel project for reference.
 adapt: the CLI on a SIZE photo with a HOLE-sized hole, `--strategy resize`, with and without
 colour adaptation, on a random-weight PEN-Net model (memory does not depend on the weights).
-engine: one PEN-Net engine, CALLS requests with holes of varied sizes and places (the crop
-strategy, and the resize strategy at varied limits), its RSS every CALLS/10 requests; without
+engine: one PEN-Net engine, CALLS requests on pieces of 64 to 384 px of the test photos with
+holes of varied sizes and places, by every strategy (so the model sees dozens of input shapes),
+its RSS every CALLS/10 requests; without
 --model a random-weight generator with CNUM base channels stands in (the per-shape kernel
 caches it exercises are the same, and it runs in minutes on a laptop). Without --before the comparison column is this code
 with oneDNN's default cache sizes and no trimming, i.e. what the engine did before.
@@ -263,17 +264,17 @@ def child_engine(calls: int, every: int, model: str, variant: str) -> dict:
     samples, start = [[0, _rss_mb()]], time.perf_counter()
     for i in range(calls):
         photo = photos[i % len(photos)]
-        h, w = int(rng.integers(200, photo.shape[0] + 1)), int(rng.integers(200, photo.shape[1] + 1))
-        image = np.ascontiguousarray(photo[:h, :w])
+        h, w = (int(rng.integers(64, min(385, side + 1))) for side in photo.shape[:2])
+        top, left = int(rng.integers(0, photo.shape[0] - h + 1)), int(rng.integers(0, photo.shape[1] - w + 1))
+        image = np.ascontiguousarray(photo[top:top + h, left:left + w])
         mask = np.zeros((h, w), np.uint8)
         for _ in range(int(rng.integers(1, 4))):
-            bh, bw = int(rng.integers(8, h // 2)), int(rng.integers(8, w // 2))
+            bh, bw = int(rng.integers(4, max(5, h // 3))), int(rng.integers(4, max(5, w // 3)))
             y, x = int(rng.integers(0, h - bh)), int(rng.integers(0, w - bw))
             mask[y:y + bh, x:x + bw] = 255
-        if i % 4 == 3:   # the whole image at a varied size
-            options = InpaintOptions(strategy="resize", resize_limit=int(rng.integers(2, 9)) * 64)
-        else:
-            options = InpaintOptions(strategy="crop")
+        kind = i % 4   # the image at its size (any multiple of 64), scaled, or crops around the holes
+        options = InpaintOptions(strategy=("original", "original", "resize", "crop")[kind],
+                                 resize_limit=int(rng.integers(1, 7)) * 64)
         engine.inpaint(image, mask, options)
         if (i + 1) % every == 0:
             samples.append([i + 1, _rss_mb()])
