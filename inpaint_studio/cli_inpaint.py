@@ -59,7 +59,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--resize-limit", type=_at_least_64, default=1024, metavar="PX",
                    help="long side for --strategy resize (default 1024)")
     p.add_argument("--source", type=Path, default=None, metavar="MASK",
-                   help="PEN-Net only: white = the region the fill may copy from")
+                   help="PEN-Net only: a mask whose painted part is the region the fill may copy from")
     p.add_argument("--quality", type=_quality, default=95, metavar="1-100",
                    help="JPEG/WebP quality (default 95)")
     p.set_defaults(func=run)
