@@ -191,8 +191,9 @@ def _why_unchanged(result, mask: Path) -> str:
 
 
 # -- inputs ---------------------------------------------------------------------------------------
-def _pair(image: Path, mask: Path, output: Path, source: Path | None = None) -> list[tuple[Path, Path, Path]]:
-    """-> [(image, mask, output)] after checking everything that can be checked before work,
+def _pair(image: Path, mask: Path, output: Path, source: Path | None = None) -> list[tuple[Path, Path | None, Path]]:
+    """-> [(image, mask or None when a mask folder has none of its name, output)] after checking
+    everything that can be checked before work,
     among it that no output is one of the inputs (image, mask, source)."""
     if not image.exists():
         raise UsageError(f"{image}: no such file or folder.")
