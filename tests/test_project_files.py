@@ -145,3 +145,14 @@ def test_fuzz_stack_xml_attributes(tmp_path, w, h, x, y, opacity, mask_opacity, 
     path = make_ora(tmp_path / "attrs.ora", xml, {"data/a.png": png(np.zeros((6, 8, 3), np.uint8)),
                                                   "data/m.png": png(np.zeros((6, 8), np.uint8))})
     _read_or_project_error(path)
+
+
+def test_saving_removes_what_a_killed_save_left_beside_the_project(tmp_path):
+    from inpaint_studio.app.project import write_ora
+
+    project = read_ora(valid_ora(tmp_path / "source.ora"))
+    dead = tmp_path / f".kept.ora.{2**22 + 99}-0123abcd.tmp"
+    dead.write_bytes(b"PK half a zip")
+    write_ora(tmp_path / "kept.ora", project)
+    assert not dead.exists() and read_ora(tmp_path / "kept.ora").width == 8
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.ora", "source.ora"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..atomic import temp_path
+from ..atomic import sweep, temp_path
 from ..imaging import pixel_limit
 
 from .layers import HOLE, IMAGE, PAINT, RESULT, Layer, MaskLayer, flatten
@@ -99,6 +99,7 @@ def write_ora(path: str | Path, project: Project, compress_level: int = 4) -> Pa
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ProjectError(f"Cannot write {path}: the folder {folder} does not exist.")
+    sweep(folder)  # what an earlier save that was killed left there
     tmp = temp_path(folder / path.name)
     try:
         with open(tmp, "wb") as fh:
