@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from ora_samples import BAD_ORA, valid_ora
 from test_app_support import make_window, photo_path, window  # noqa: F401 (fixtures)
 
-from inpaint_studio.app.recovery import DAMAGED, RecoveryManager
+from inpaint_studio.app.document.recovery import DAMAGED
+from inpaint_studio.app.editor.autosave import RecoveryManager
 from inpaint_studio.paths import recovery_dir
 
 DEAD_PID = 2**22 + 12345  # above the usual pid_max: no such process
@@ -20,10 +21,10 @@ DEAD_PID = 2**22 + 12345  # above the usual pid_max: no such process
 @pytest.mark.parametrize("case", ["bad CRC in a layer", "encrypted member", "PPMd compression",
                                   "3000-deep nesting", 'x="inf"', 'w="nan"'])
 def test_opening_a_damaged_project_shows_one_message(window, photo_path, tmp_path, case):
-    assert window.open_path(photo_path)
+    assert window.files.open_path(photo_path)
     bad = tmp_path / "bad.ora"
     BAD_ORA[case](bad)
-    assert not window.open_path(bad)
+    assert not window.files.open_path(bad)
     text = window.banner.text()
     assert text.startswith("Could not open bad.ora: ") and "\n" not in text
     assert window.document.source_path == photo_path          # the open photo stays
@@ -47,15 +48,15 @@ def test_a_damaged_autosave_is_set_aside_and_the_next_start_goes_on(qtbot):
                                        "title": "kept.png"})
     first = make_window(qtbot, autosave=True)
     first.prompter.restore_answer = True
-    assert first.offer_recovery()                              # the good one after the bad one
+    assert first.files.offer_recovery()                              # the good one after the bad one
     assert "Restored" in first.banner.text()
     kept = recovery_dir() / DAMAGED
     assert not ora.exists() and not note.exists()
     assert (kept / ora.name).is_file() and (kept / note.name).is_file()    # moved, not deleted
-    first.recovery.wait()
+    first.files.recovery.wait()
 
     second = make_window(qtbot, autosave=True)                 # no second question about it
-    second.offer_recovery()
+    second.files.offer_recovery()
     asked = [title for kind, title in second.prompter.asked if kind == "restore"]
     assert "t.png" not in asked
 
@@ -64,7 +65,7 @@ def test_a_damaged_autosave_alone_gives_one_message(qtbot):
     _orphan("bad0002", lambda p: BAD_ORA["encrypted member"](p) or p)
     win = make_window(qtbot, autosave=True)
     win.prompter.restore_answer = True
-    assert not win.offer_recovery()
+    assert not win.files.offer_recovery()
     text = win.banner.text()
     assert "could not be read" in text and "encrypted" in text and f"moved to {recovery_dir() / DAMAGED}" in text
 
@@ -75,11 +76,11 @@ def test_a_damaged_autosave_alone_gives_one_message(qtbot):
 def test_a_damaged_note_does_not_stop_the_scan_and_its_autosave_is_offered(qtbot, note):
     ora, _ = _orphan("note001", note=note)
     win = make_window(qtbot, autosave=True)
-    found = win.recovery.orphans()
+    found = win.files.recovery.orphans()
     assert [f.ora for f in found] == [ora]
     assert found[0].saved_at and found[0].title                  # shown in the question
     win.prompter.restore_answer = True
-    assert win.offer_recovery()
+    assert win.files.offer_recovery()
 
 
 def test_leftover_temporaries_of_a_killed_autosave_are_removed(qtbot):
@@ -88,7 +89,7 @@ def test_leftover_temporaries_of_a_killed_autosave_are_removed(qtbot):
     stale.write_bytes(b"half")
     live = folder / f".session-def.ora.{os.getpid()}-0123abcd.tmp"
     live.write_bytes(b"being written")
-    make_window(qtbot, autosave=True).recovery.orphans()
+    make_window(qtbot, autosave=True).files.recovery.orphans()
     assert not stale.exists() and live.exists()
 
 

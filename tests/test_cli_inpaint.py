@@ -389,10 +389,14 @@ def test_a_device_that_a_classical_engine_does_not_use_is_named(work, capsys):
 
 
 def test_help_names_the_way_the_program_was_started():
-    from inpaint_studio.cli import program_name
+    from inpaint_studio.cli import SCRIPT, build_parser
+    from inpaint_studio.contracts.commands import program_name
 
-    assert program_name("/usr/lib/python3/site-packages/inpaint_studio/__main__.py") == "python -m inpaint_studio"
-    assert program_name("/home/u/.local/bin/inpaint-studio-cli") == "inpaint-studio-cli"
+    assert program_name(SCRIPT, "inpaint_studio", "/usr/lib/python3/site-packages/inpaint_studio/__main__.py") \
+        == "python -m inpaint_studio"
+    assert program_name(SCRIPT, "inpaint_studio", "/home/u/.local/bin/inpaint-studio-cli") == "inpaint-studio-cli"
+    assert program_name("inpaint-studio-trainer", "trainer", "/x/trainer/__main__.py") == "python -m trainer"
+    assert build_parser().prog == "python -m inpaint_studio"            # as pytest starts it
 
 
 def test_models_list_on_a_fresh_home_names_every_fallback_engine(work, capsys):

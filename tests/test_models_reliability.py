@@ -65,8 +65,9 @@ def test_import_with_a_bad_sibling_card_names_the_card(state, tmp_path, user_hom
         ModelRegistry().import_checkpoint(weights, "Imported")
     assert str(caught.value).startswith(f"{card}: unsupported architecture 'deepfill'")
     card.write_text(json.dumps({"architecture": ["not", "an", "object"]}))
-    with pytest.raises(RegistryError, match=f"^{card}: the card's architecture must be a JSON object"):
+    with pytest.raises(RegistryError) as caught:                  # the card contract's check
         ModelRegistry().import_checkpoint(weights, "Imported")
+    assert str(caught.value).startswith(f"{card}: architecture must be an object")
     assert list((user_home / "models").iterdir()) == []
 
 
@@ -110,7 +111,7 @@ def test_a_damaged_run_json_on_resume_names_the_file(tmp_path, capsys):
 
 
 def test_no_validation_images_is_refused_as_such():
-    from trainer.config import build_config
+    from trainer.fit.config import build_config
 
     with pytest.raises(ValueError, match="--val-images must be at least 1"):
         build_config({"data": "/d", "out": "/o", "val_images": 0})

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from ora_samples import BAD_ORA, make_ora, one_layer, png, stack_xml, valid_ora
 
-from inpaint_studio.app import project as project_module
-from inpaint_studio.app.project import ProjectError, read_ora
+from inpaint_studio.app.document import project as project_module
+from inpaint_studio.app.document.project import ProjectError, read_ora
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -148,7 +148,7 @@ def test_fuzz_stack_xml_attributes(tmp_path, w, h, x, y, opacity, mask_opacity, 
 
 
 def test_saving_removes_what_a_killed_save_left_beside_the_project(tmp_path):
-    from inpaint_studio.app.project import write_ora
+    from inpaint_studio.app.document.project import write_ora
 
     project = read_ora(valid_ora(tmp_path / "source.ora"))
     dead = tmp_path / f".kept.ora.{2**22 + 99}-0123abcd.tmp"
