@@ -1,4 +1,4 @@
-"""python -m inpaint_studio (inpaint-studio-cli): inpaint, models, bench, scratch-finder-eval.
+"""python -m inpaint_studio (inpaint-studio-cli): inpaint, restore, models, bench, restore-eval.
 
 Every error a user can cause ends in one line on stderr and exit status 2, never a traceback."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ from .contracts.commands import run_command
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__, bench, cli_inpaint, cli_models
-    from .restoration import scratch_finder_eval
+    from .restoration import restore_eval
 
     parser = argparse.ArgumentParser(
         prog="inpaint-studio-cli",
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_inpaint.register(sub)
     cli_models.register(sub)
     bench.register(sub)
-    scratch_finder_eval.register(sub)
+    restore_eval.register(sub)
     return parser
 
 
