@@ -21,9 +21,10 @@ RETOUCH_NAME = "Retouching"
 
 
 def retouch_layer(doc) -> Layer | None:
-    """The layer retouching goes into: the top layer when it is a full-size paint layer."""
+    """The layer retouching goes into: the top layer when it is a visible full-size paint layer."""
     top = doc.layers[-1]
-    if top.kind == PAINT and top.rect == (0, 0, doc.width, doc.height) and top.alpha is not None:
+    if (top.kind == PAINT and top.visible and top.rect == (0, 0, doc.width, doc.height)
+            and top.alpha is not None):
         return top
     return None
 
