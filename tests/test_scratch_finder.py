@@ -10,7 +10,7 @@ import pytest
 from inpaint_studio.engine.base import Cancelled, InpaintError
 from inpaint_studio.cli import main
 from inpaint_studio.restoration.scratch_finder import KINDS, DefectAnalysis, find_defects, thresholds
-from inpaint_studio.restoration.scratch_finder_eval import (DUST, SCRATCH, load_photos, match_counts,
+from inpaint_studio.restoration.restore_eval import (DUST, SCRATCH, load_photos, match_counts,
                                                             synthesize_defects)
 
 PHOTOS_DIR = Path(__file__).parent / "data" / "photos"
@@ -207,13 +207,13 @@ def test_synthesizer_is_deterministic_and_truthful():
 
 
 def test_evaluate_prints_a_table(capsys):
-    assert main(["scratch-finder-eval", "--photos", str(PHOTOS_DIR), "--seeds", "1", "--sensitivity", "0.5"]) == 0
+    assert main(["restore-eval", "--photos", str(PHOTOS_DIR), "--seeds", "1", "--sensitivity", "0.5"]) == 0
     out = capsys.readouterr().out
     assert "within 2 px" in out and "precision" in out and "\n       0.50 " in out
     with pytest.raises(SystemExit):
-        main(["scratch-finder-eval"])                  # --photos is required: nothing is read by default
+        main(["restore-eval"])                  # --photos is required: nothing is read by default
 
 
 def test_evaluate_reports_a_missing_folder(tmp_path, capsys):
-    assert main(["scratch-finder-eval", "--photos", str(tmp_path)]) == 2
+    assert main(["restore-eval", "--photos", str(tmp_path)]) == 2
     assert "No photos" in capsys.readouterr().err
