@@ -77,7 +77,8 @@ PARALLEL_REACH = 40       # ... and at most this far, on both sides (regular str
 PARALLEL_PENALTY = 3.0    # contrast needed: x (1 + PARALLEL_PENALTY x share with parallels)
 SIDE_STEP = 4             # a line's sides, px across it ...
 SIDES_Z = 2.5             # ... differ when this many local units apart (an outline, not a scratch)
-SIDES_PENALTY = 3.0       # contrast needed: x (1 + SIDES_PENALTY x share with unlike sides)
+SIDES_FREE = 0.3          # a group with unlike sides along more than this share of it ...
+SIDES_PENALTY = 6.0       # ... needs x (1 + SIDES_PENALTY x the excess, scaled to 0..1) contrast
 
 # Dust grouping
 DUST_RADII = (3, 5)       # ring radii: specks up to ~9 px across
@@ -95,8 +96,8 @@ DUST_Z = 1.3              # peak z of a dust speck
 
 # Halos: a found defect grows into the pixels around it that stand out the same way
 HALO_SE = 6               # radius of the disc the halo's background is measured with, working px
-HALO_Z = 0.75             # a halo pixel stands out by this many local units
-HALO_REACH = 3            # and lies within this many working px of the defect
+HALO_Z = 1.25             # a halo pixel stands out by this many local units
+HALO_REACH = 2            # and lies within this many working px of the defect
 
 # Full-resolution refinement of large images
 REFINE_FRACTION = 0.5     # keep full-res pixels with at least this many contrast units
@@ -495,8 +496,10 @@ def _line_reach(a: np.ndarray, dx: float, dy: float, length: int) -> np.ndarray:
 def _accept_scratches(groups, th: Thresholds) -> np.ndarray:
     labels, mean_z, length, spread, parallel, one_sided, angle, grow_z = groups
     # Picture structure is ranked low: a group with parallel lines beside it (regular structure)
-    # or between unlike sides (an outline) needs up to 1 + PENALTY times a lone scratch's contrast.
-    needed = th.scratch_z * (1.0 + PARALLEL_PENALTY * parallel) * (1.0 + SIDES_PENALTY * one_sided)
+    # or with unlike sides along most of it (an outline, a frame) needs up to 1 + PENALTY times
+    # a lone scratch's contrast. A scratch crossing busy content has unlike sides here and there.
+    outline = np.clip((one_sided - SIDES_FREE) / (1.0 - SIDES_FREE), 0.0, 1.0)
+    needed = th.scratch_z * (1.0 + PARALLEL_PENALTY * parallel) * (1.0 + SIDES_PENALTY * outline)
     keep = (mean_z >= needed) & (length >= th.min_length) & (spread <= th.max_bend * length)
     keep[0] = False
     if not keep.any():
