@@ -121,6 +121,18 @@ def thresholds(sensitivity: float) -> Thresholds:
                       grow_z=GROW_Z * f, dust_z=DUST_Z * f)
 
 
+def explain(sensitivity: float, shape: tuple[int, ...] | None = None) -> str:
+    """What a sensitivity means, in words (the panel shows it under its slider). `shape`: the
+    photo's, so that lengths are in its pixels."""
+    th = thresholds(sensitivity)
+    factor = max(max(shape[:2]) / WORK_SIDE, 1.0) if shape is not None else 1.0
+    return (f"Finds scratches with at least {th.scratch_z:.1f}x the contrast of the texture around "
+            f"them and {th.min_length * factor:.0f} px or longer, and specks with {th.dust_z:.1f}x. "
+            f"Lines beside parallel lines (planks, fences, text) or along an outline need up to "
+            f"{1 + max(PARALLEL_PENALTY, SIDES_PENALTY):.0f}x more. Higher finds fainter and shorter "
+            "defects, and more false ones on busy detail; lower only the obvious ones.")
+
+
 def find_defects(image: np.ndarray, sensitivity: float = 0.5, kinds: Iterable[str] = KINDS,
                  max_side: int | None = None, progress: ProgressFn | None = None,
                  cancel: CancelFn | None = None) -> np.ndarray:
