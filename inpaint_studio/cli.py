@@ -9,7 +9,7 @@ from .contracts.commands import run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__, bench, cli_inpaint, cli_models
+    from . import __version__, bench, cli_inpaint, cli_models, cli_restore
     from .restoration import restore_eval
 
     parser = argparse.ArgumentParser(
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     cli_inpaint.register(sub)
+    cli_restore.register(sub)
     cli_models.register(sub)
     bench.register(sub)
     restore_eval.register(sub)
