@@ -1,4 +1,5 @@
-"""python -m inpaint_studio (inpaint-studio-cli): inpaint, restore, models, bench, restore-eval.
+"""python -m inpaint_studio (inpaint-studio-cli): inpaint, restore, models, bench, restore-eval,
+spot-heal-bench.
 
 Every error a user can cause ends in one line on stderr and exit status 2, never a traceback."""
 from __future__ import annotations
@@ -10,6 +11,7 @@ from .contracts.commands import run_command
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__, bench, cli_inpaint, cli_models, cli_restore
+    from .app.restoration import spot_heal_bench
     from .restoration import restore_eval
 
     parser = argparse.ArgumentParser(
@@ -22,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_models.register(sub)
     bench.register(sub)
     restore_eval.register(sub)
+    spot_heal_bench.register(sub)
     return parser
 
 
