@@ -2,7 +2,7 @@
 
 No Qt, no torch: classical filtering on the luminance, in three steps.
 
-1. Line contrast. For 12 orientations and half-widths of 2, 3 and 4 px, a pixel's contrast is
+1. Line contrast. For 12 orientations and half-widths of 2, 3, 4 and 6 px, a pixel's contrast is
    how much brighter (darker) it is than *both* sides, sampled across the line. It is penalised
    when the sides further out are darker still (a wide band, not a thin line) and divided by a
    local unit: a fixed floor, plus the local texture level (median line response over ~45 px),
@@ -11,12 +11,19 @@ No Qt, no torch: classical filtering on the luminance, in three steps.
    ground scores high. The result is z, "contrast in local units".
 2. Scratches. z is averaged along each orientation over 32 px (line evidence). Pixels with both
    line evidence and contrast are grouped; a group is kept when it is long, nearly straight and
-   has a high mean z. Kept groups then grow along their own direction (up to 31 px ahead, 4
-   rounds) into weaker pixels of the same orientation, which bridges gaps and the parts where a
-   scratch crosses busy image content.
+   has a high mean z. Picture structure is ranked low: a group with lines of its orientation
+   beside it on both sides, 4-40 px away (planks, fences, blinds, window bars, text), or with
+   unlike sides (4 px across, smoothed, 2.5 units apart, or beyond the border) along more than
+   30 % of its length (an outline, a frame) needs a mean z up to 4x / 7x higher. Kept groups then
+   grow along their own direction (up to 31 px ahead, 4 rounds) into weaker pixels of the same
+   orientation, which bridges gaps and the parts where a scratch crosses busy image content.
 3. Dust. Contrast against the brightest (darkest) pixel of a ring around the pixel (radius 3
    and 5 px) instead of two sides, in units that grow with the strongest gradient on a wider
    ring; small compact groups with a strong enough peak are dust.
+
+4. Halos. A defect found grows into the pixels within 2 px of it that stand out the same way
+   (top-hat or black-hat with a 13 px disc, 1.25 local units): the soft rim a speck or a scratch
+   leaves on a scan, which a fill must not copy back in.
 
 The union is dilated by one pixel so the proposal covers the defect's soft edge.
 
@@ -35,8 +42,8 @@ mapped back and refined at full resolution with a small top-hat / black-hat.
 A slider. `DefectAnalysis(image)` does the sensitivity-independent work once; its `mask(s)`
 then costs little (re-thresholding, growth, refinement) and equals `find_defects(image, s)`.
 
-Its precision and recall on synthetic damage over real photos: scratch_finder_eval.py
-(`python -m inpaint_studio scratch-finder-eval --photos DIR`).
+Its precision and recall on synthetic damage over real photos, and the PSNR of the photos it
+restores: restore_eval.py (`python -m inpaint_studio restore-eval --photos DIR`).
 """
 from __future__ import annotations
 
