@@ -201,10 +201,12 @@ def thumbnail(rgb: np.ndarray, alpha: np.ndarray | None, size: int) -> np.ndarra
     h, w = rgb.shape[:2]
     scale = min(1.0, size / max(h, w))
     tw, th = max(1, round(w * scale)), max(1, round(h * scale))
-    rgba = np.dstack([rgb, alpha if alpha is not None else np.full((h, w), 255, np.uint8)])
+    # pre-shrink by striding (before stacking: a 24 MP layer costs its thumbnail, not a copy of
+    # itself), then average
+    step = max(1, int(1 / scale) // 2) if scale < 1.0 else 1
+    small = rgb[::step, ::step]
+    a = alpha[::step, ::step] if alpha is not None else np.full(small.shape[:2], 255, np.uint8)
+    rgba = np.dstack([small, a])
     if scale < 1.0:
-        # pre-shrink by striding so huge photos stay fast, then average
-        step = max(1, int(1 / scale) // 2)
-        rgba = np.ascontiguousarray(rgba[::step, ::step])
         rgba = cv2.resize(rgba, (tw, th), interpolation=cv2.INTER_AREA)
     return rgba

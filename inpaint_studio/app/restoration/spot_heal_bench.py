@@ -78,7 +78,8 @@ def quality(photos, engines, specks: int, out=print) -> dict:
                 healed = healing.defect_mask(crop, dab, size)
                 t_mask = time.perf_counter() - t0
                 for e, engine in fillers.items():
-                    for mode, hole, extra in (("footprint", dab, 0.0), ("heal", healed, t_mask)):
+                    for mode, hole, extra in (("footprint", dab, 0.0), ("heal", healed, t_mask),
+                                              ("heal+dab", healed | dab, t_mask)):
                         t0 = time.perf_counter()
                         filled = engine.inpaint(crop, hole.astype(np.uint8) * 255).image
                         cell = cells.setdefault((e, mode, ratio), [0.0, 0, []])
@@ -93,7 +94,7 @@ def quality(photos, engines, specks: int, out=print) -> dict:
     out(f"{'engine':<12} {'hole':<10}" + "".join(f" {f'{r:g}x PSNR':>9} {'ms':>6}" for r in BRUSH_RATIOS))
     table = {}
     for e in engines:
-        for mode in ("footprint", "heal"):
+        for mode in ("footprint", "heal", "heal+dab"):
             row = [cells[(e, mode, r)] for r in BRUSH_RATIOS]
             out(f"{e:<12} {mode:<10}" + "".join(f" {psnr(c[0], c[1]):>9.2f} {statistics.median(c[2]):>6.1f}" for c in row))
             table[(e, mode)] = [psnr(c[0], c[1]) for c in row]
