@@ -21,8 +21,10 @@ from ..engine.base import CancelFn, Engine, InpaintOptions, ProgressFn, report
 from .scratch_finder import KINDS, find_defects
 
 AUTO = "auto"                                   # the Auto engine's id, when it is installed
-# Classical engines for small holes, best first (measured by restore-eval and spot-heal-bench).
-SMALL_HOLE_CLASSICAL = ("telea", "patchmatch", "ns")
+# Classical engines for small holes, best first: filling the true damage of restore-eval, Telea
+# 30.84 dB, Navier-Stokes 30.76, PatchMatch 30.59; healing specks (spot-heal-bench), Telea and
+# Navier-Stokes within 0.05 dB, PatchMatch 0.1-0.2 dB behind and 50x slower.
+SMALL_HOLE_CLASSICAL = ("telea", "ns", "patchmatch")
 
 
 def small_hole_engine(available: Iterable[str]) -> str:

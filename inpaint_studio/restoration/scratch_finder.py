@@ -418,6 +418,8 @@ def _line_sum(a: np.ndarray, i: int) -> np.ndarray:
 def _add_shifted(dst: np.ndarray, src: np.ndarray, dx: int, dy: int) -> None:
     """dst[y, x] += src[y + dy, x + dx] where that exists."""
     h, w = src.shape
+    if abs(dx) >= w or abs(dy) >= h:
+        return
     ys, yd = (slice(dy, h), slice(0, h - dy)) if dy >= 0 else (slice(0, h + dy), slice(-dy, h))
     xs, xd = (slice(dx, w), slice(0, w - dx)) if dx >= 0 else (slice(0, w + dx), slice(-dx, w))
     dst[yd, xd] += src[ys, xs]
@@ -427,6 +429,8 @@ def _shifted(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
     """out[y, x] = a[y + dy, x + dx], zero outside."""
     h, w = a.shape
     out = np.zeros_like(a)
+    if abs(dx) >= w or abs(dy) >= h:
+        return out                                  # shifted wholly outside: nothing lands
     ys, yd = (slice(dy, h), slice(0, h - dy)) if dy >= 0 else (slice(0, h + dy), slice(-dy, h))
     xs, xd = (slice(dx, w), slice(0, w - dx)) if dx >= 0 else (slice(0, w + dx), slice(-dx, w))
     out[yd, xd] = a[ys, xs]
@@ -454,24 +458,27 @@ def _scratch_groups(evidence, z_best, angle, z_max, g, unit):
 
 
 def _parallel(seed: np.ndarray, angle: np.ndarray) -> np.ndarray:
-    """float32 HxW: 1 where a line pixel has another line of its orientation (+-15 degrees)
-    beside it, PARALLEL_GAP to PARALLEL_REACH px away across it, on both sides: the rungs of a
-    regular structure (planks, fences, blinds, window bars, lines of text). A scratch crosses
-    such structure or lies alone."""
+    """float32 HxW: 1 where a line pixel is a rung of a regular structure (planks, fences,
+    blinds, window bars, lines of text): another line of its orientation (+-15 degrees) lies
+    beside it PARALLEL_GAP to PARALLEL_REACH px away across it on both sides, or, at the edge of
+    the structure, on one side and another one beyond that. A scratch crosses such structure or
+    lies alone."""
     out = np.zeros(seed.shape, np.float32)
+    span = PARALLEL_REACH - PARALLEL_GAP
     for i in range(N_ANGLES):
         own = seed & (angle == i).view(np.uint8)
         if not own.any():
             continue
         lines = seed & _near_angle(angle, i).view(np.uint8)
         nx, ny = _direction((i + N_ANGLES // 2) % N_ANGLES)          # across the line
-        sides = []
+        near, far = [], []
         for sign in (1, -1):
-            near = _line_reach(lines, nx * sign, ny * sign, PARALLEL_REACH - PARALLEL_GAP)
-            gap = round(PARALLEL_GAP * nx * sign), round(PARALLEL_GAP * ny * sign)
-            sides.append(_shifted(near, gap[0], gap[1]))
-        both = cv2.bitwise_and(sides[0], sides[1])
-        out[own > 0] = both[own > 0]
+            reach = _line_reach(lines, nx * sign, ny * sign, span)
+            for out_list, start in ((near, PARALLEL_GAP), (far, PARALLEL_REACH)):
+                out_list.append(_shifted(reach, round(start * nx * sign), round(start * ny * sign)))
+        rung = cv2.bitwise_or(cv2.bitwise_and(near[0], near[1]),
+                              cv2.bitwise_or(cv2.bitwise_and(near[0], far[0]), cv2.bitwise_and(near[1], far[1])))
+        out[own > 0] = rung[own > 0]
     return out
 
 

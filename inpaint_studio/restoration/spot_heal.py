@@ -91,8 +91,8 @@ def defect_mask(image: np.ndarray, footprint: np.ndarray, size: float | None = N
             break
         larger = region | (cv2.dilate(edge.astype(np.uint8), _disk(reach)) > 0)
         outside = _stands_out(image, pixels, larger, threshold)[0] & ~region
+        grown = _connected_to(found | outside, found) | region   # the dab lies inside the defect
         region = larger
-        grown = _connected_to(found | outside, found)
         if np.array_equal(grown, found):
             break
         found = grown
