@@ -17,6 +17,7 @@ from ..document.layers import HOLE, IMAGE, Layer, MaskLayer, flatten
 class Document(QObject):
     layers_changed = Signal()            # a layer was added, removed or replaced
     layer_changed = Signal(int)          # uid: name, visibility or opacity changed
+    layer_pixels_changed = Signal(int, QRect)  # uid, rectangle (image px): same layer, new pixels there
     mask_changed = Signal(str, QRect)    # key, changed rectangle in image pixels
     masks_changed = Signal()             # a mask was added/removed or its colour/opacity changed
     active_mask_changed = Signal(str)
@@ -97,6 +98,16 @@ class Document(QObject):
         old, self.layers[index] = self.layers[index], layer
         self.layers_changed.emit()
         return old
+
+    def set_layer_pixels(self, layer: Layer, rect: tuple[int, int, int, int]) -> None:
+        """Swap in `layer` for the one with its uid: the same size and place, pixels that differ
+        only inside rect (x, y, w, h in image pixels). Views repaint that rectangle only, so a
+        brush dab on a large photo costs what the dab costs."""
+        index = self.index_of(layer.uid)
+        if self.layers[index].rect != layer.rect:
+            raise ValueError("set_layer_pixels keeps a layer's size and place; use replace_layer")
+        self.layers[index] = layer
+        self.layer_pixels_changed.emit(layer.uid, QRect(*rect))
 
     def set_layer_props(self, uid: int, **props) -> None:
         layer = self.layer(uid)

@@ -560,7 +560,11 @@ class MainWindow(QMainWindow):
         self.pos_label.setText(f"{x}, {y}" if x >= 0 else "")
 
     def _show_shortcuts(self) -> None:
-        rows = [("Brush / Eraser / Rectangle / Lasso", "B / E / R / L"), ("Smaller / bigger brush", "[ / ]"),
+        builtin = list(TOOLS)   # then the tools features added, in the tool bar's order
+        tools = sorted(self.tools.values(), key=lambda t: (t.id not in TOOLS, builtin.index(t.id) if t.id in TOOLS else t.rank))
+        rows = [(tool.label, tool.shortcut) for tool in tools if tool.shortcut]
+        rows += [row for tool in tools for row in tool.more_keys]
+        rows += [("Smaller / bigger brush", "[ / ]"),
                 ("Softer / harder brush", "{ / }"), ("Erase with the brush", "right mouse button"),
                 ("Straight brush line", "Shift+click"), ("Pan", "Space+drag or middle button"),
                 ("Zoom", "mouse wheel, Ctrl+= / Ctrl+-"), ("Fit / 1:1", "Ctrl+0 / Ctrl+1"),

@@ -44,6 +44,7 @@ class Tool:
     mask_name = ""
     mask_color = (255, 64, 96)
     rank = 100                        # a tool added later (add_tool): its place after the built-in ones
+    more_keys: tuple[tuple[str, str], ...] = ()   # (what, keys) for the shortcut sheet (F1), beyond its own key
 
     def __init__(self, editor):
         self.editor = editor
