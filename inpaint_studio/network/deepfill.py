@@ -142,6 +142,7 @@ class DeepFillGenerator(nn.Module):
     PENNetGenerator, so that engine and trainer treat both alike."""
 
     multiple = MULTIPLE
+    attention_stride = 8  # contextual attention matches (and its flow points) on the 1/8 grid
 
     def __init__(self, attention: str = "holes", affinity: str = "release", cnum: int = 32):
         super().__init__()

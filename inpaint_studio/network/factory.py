@@ -2,7 +2,8 @@
 trainer's --arch) to its modules. Everything else builds networks through these two functions
 and treats every generator alike: forward(x, mask, source=None, pyramid=True, return_flow=False)
 -> (output, auxiliary outputs[, flow]), `configure(attention=, affinity=, chunk_elements=)`,
-`attention_modules()`, and a class attribute `multiple` (what the sides must divide by).
+`attention_modules()`, and class attributes `multiple` (what the sides must divide by) and
+`attention_stride` (model pixels per cell of the grid its attention matches on).
 """
 from __future__ import annotations
 
