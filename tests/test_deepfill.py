@@ -189,3 +189,23 @@ def test_weights_and_cards_of_the_two_architectures_are_not_mixed(tmp_path):
     info = save_generator(deepfill, "right", ModelCard(architecture=Architecture(name="deepfill1", cnum=8)),
                           directory=tmp_path)
     assert info.card.architecture.label == "DeepFill v1"
+
+
+def test_evaluate_runs_both_architectures_on_the_same_photos_and_masks(trained, home, capsys):
+    from trainer.evaluate import evaluate
+
+    deepfill_id = trained["events"][-1]["model_id"]
+    torch.manual_seed(0)
+    pennet = save_generator(make_generator("pennet", cnum=8), "Tiny PEN-Net",
+                            ModelCard(architecture=Architecture(cnum=8, input_size=64)))
+    report = evaluate([pennet.id, deepfill_id], trained["data"], masks="center", size=64, classical=("telea",))
+    rows = {r["method"]: r for r in report["rows"]}
+    assert list(rows) == [f"model {pennet.id}", f"model {pennet.id}, no colour adaptation",
+                          f"model {deepfill_id}", f"model {deepfill_id}, no colour adaptation", "opencv telea"]
+    assert rows[f"model {pennet.id}"]["architecture"] == "PEN-Net"
+    assert rows[f"model {deepfill_id}"]["architecture"] == "DeepFill v1"
+    assert rows[f"model {pennet.id}"]["l1"] != rows[f"model {deepfill_id}"]["l1"]
+    assert cli.main(["evaluate", "--model", pennet.id, deepfill_id, "--data", str(trained["data"]), "--size", "64",
+                     "--limit", "1"]) == 0
+    table = capsys.readouterr().out
+    assert "DeepFill v1" in table and "PEN-Net" in table and "1 images" in table

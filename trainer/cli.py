@@ -85,8 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--checkpoint", help="a specific checkpoint file (default: the newest)")
     export.set_defaults(func=cmd_export)
 
-    evaluate = sub.add_parser("evaluate", help="L1 / PSNR / SSIM of a model against Telea, NS and PatchMatch")
-    evaluate.add_argument("--model", help="registry model id (leave out to measure the classical methods alone)")
+    evaluate = sub.add_parser("evaluate", help="L1 / PSNR / SSIM of models against Telea, NS and PatchMatch")
+    evaluate.add_argument("--model", nargs="+", action="extend",
+                          help="registry model ids, of any architecture, measured on the same images and masks "
+                               "(leave out to measure the classical methods alone)")
     evaluate.add_argument("--data", required=True, help="folder of photos")
     evaluate.add_argument("--masks", choices=EVAL_MASK_KINDS, default="center",
                           help="center: the paper's centred square of half the side (default)")
