@@ -209,3 +209,25 @@ def test_evaluate_runs_both_architectures_on_the_same_photos_and_masks(trained, 
                      "--limit", "1"]) == 0
     table = capsys.readouterr().out
     assert "DeepFill v1" in table and "PEN-Net" in table and "1 images" in table
+
+
+def test_learn_photo_adapts_a_deepfill_model(trained, home, tmp_path):
+    from inpaint_studio.contracts.events import read_events as events_of
+    from inpaint_studio.engine.registry import read_model
+    from inpaint_studio.imaging import write_image, write_mask
+
+    model_id = trained["events"][-1]["model_id"]
+    hole = np.zeros((96, 128), bool)
+    hole[30:60, 40:90] = True
+    write_image(tmp_path / "photo.png", photo(7, 96, 128))
+    write_mask(tmp_path / "hole.png", hole)
+    assert cli.main(["learn-photo", "--model", model_id, "--image", str(tmp_path / "photo.png"),
+                     "--mask", str(tmp_path / "hole.png"), "--steps", "2", "--out-name", "adapted",
+                     "--out-dir", str(tmp_path / "session"), "--events", str(tmp_path / "e.jsonl"),
+                     "--device", "cpu"]) == 0
+    done = events_of(tmp_path / "e.jsonl")[-1]
+    assert done["status"] == "completed"
+    adapted = read_model(done["card_path"])
+    assert (adapted.card.architecture.name, adapted.card.architecture.cnum) == ("deepfill1", 8)
+    base = load_generator(ModelRegistry().get(model_id)).state_dict()
+    assert any(not torch.equal(v, base[k]) for k, v in load_generator(adapted).state_dict().items())

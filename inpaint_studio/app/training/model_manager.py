@@ -1,4 +1,4 @@
-"""The model manager (an extension): bundled and user PEN-Net models with their cards; set the
+"""The model manager (an extension): bundled and user models (PEN-Net, DeepFill v1) with their cards; set the
 default, rename or delete a user model, import a released checkpoint (.pth) or a safetensors file,
 show a model's folder. The editor's model picker is refreshed after every change."""
 from __future__ import annotations
@@ -39,7 +39,7 @@ def card_rows(info: ModelInfo, names: dict[str, str] | None = None) -> list[tupl
     """(label, text) rows describing a model's card, in reading order; `names` maps model ids
     to names (for the model it was fine-tuned from)."""
     card, arch, training = info.card, info.architecture, info.card.training
-    rows = [("Architecture", f"PEN-Net, {arch.cnum} base channels, trained at {arch.input_size} px"),
+    rows = [("Architecture", f"{arch.label}, {arch.cnum} base channels, trained at {arch.input_size} px"),
             ("Attention", f"{arch.attention} (affinity: {arch.affinity})")]
     data = training.data
     if isinstance(data, dict) and (data.get("path") or data.get("images")):
