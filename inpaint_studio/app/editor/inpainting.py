@@ -180,7 +180,7 @@ class InpaintController(QObject):
             action.setChecked(action.data() == self.engine_id)
         if remember and self.engine_id:
             self.settings.engine_id = self.engine_id
-        network = self.engine_kind() != CLASSICAL_KIND   # device and colour matching are PEN-Net's
+        network = self.engine_kind() != CLASSICAL_KIND   # device and colour matching are the models'
         self.panel.device.setEnabled(network)
         self.panel.colour_adaptation.setEnabled(network)
         self._update_device_label()

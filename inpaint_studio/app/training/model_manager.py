@@ -132,7 +132,7 @@ class ModelManagerDialog(QDialog):
         self.use_button.clicked.connect(self.use)
         self.import_button.clicked.connect(lambda: self.import_model())
 
-        empty = QLabel("No PEN-Net model is installed yet: import one, or fine-tune one from a folder of photos.")
+        empty = QLabel("No model is installed yet: import one, or fine-tune one from a folder of photos.")
         empty.setObjectName("hint")
         empty.setWordWrap(True)
         self.empty_label = empty
@@ -309,7 +309,7 @@ class ModelManager:
         self.window = window
         self.dialog: ModelManagerDialog | None = None
         self.action = QAction(icon("mdi6.database-cog-outline"), "&Manage Models…", window)
-        self.action.setStatusTip("List, import, rename, delete and choose the default PEN-Net model")
+        self.action.setStatusTip("List, import, rename, delete and choose the default model")
         self.action.triggered.connect(lambda: self.show_dialog())
         window.add_model_action(self.action, MENU_RANK)
         window.actions["manage_models"] = self.action
