@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="inpaint-studio-cli",
-        description="Inpaint Studio: fill painted regions of photos with PEN-Net or OpenCV.")
+        description="Inpaint Studio: fill painted regions of photos with PEN-Net, DeepFill v1 or OpenCV.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     cli_inpaint.register(sub)

@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 CARD_FORMAT = "inpaint-studio-model/1"
+# The architectures a model may have: `architecture.name` -> the name people read (menus, lists,
+# messages). inpaint_studio.network.factory builds each; the first is the default.
+ARCHITECTURES = {"pennet": "PEN-Net", "deepfill1": "DeepFill v1"}
+DEFAULT_ARCHITECTURE = next(iter(ARCHITECTURES))
 METRIC_KEYS = ("val_l1", "val_psnr", "val_ssim", "val_iteration")
 
 
@@ -64,7 +68,7 @@ class _Section:
 
 @dataclass
 class Architecture(_Section):
-    name: str = "pennet"
+    name: str = DEFAULT_ARCHITECTURE
     cnum: int = 32
     input_size: int = 256
     attention: str = "holes"
@@ -76,6 +80,11 @@ class Architecture(_Section):
         for name in ("cnum", "input_size"):
             if getattr(self, name) < 1:
                 raise CardError(f"{where}.{name} must be positive, not {getattr(self, name)}")
+
+    @property
+    def label(self) -> str:
+        """"PEN-Net", "DeepFill v1"; an unknown name (a later version's card) as it is."""
+        return ARCHITECTURES.get(self.name, self.name)
 
 
 @dataclass

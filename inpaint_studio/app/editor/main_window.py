@@ -578,7 +578,8 @@ class MainWindow(QMainWindow):
         from ... import __version__
         self.prompter.show_text("About Inpaint Studio",
                                 f"<h3>Inpaint Studio {__version__}</h3><p>Image inpainting with PEN-Net "
-                                f"(pyramid-context encoder network) and OpenCV's Telea and Navier-Stokes "
+                                f"(pyramid-context encoder network), DeepFill v1 (contextual attention) and OpenCV's "
+                                f"Telea and Navier-Stokes "
                                 f"methods.</p>")
 
     # -- dropped files ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The model manager (an extension): bundled and user PEN-Net models with their cards; set the
+"""The model manager (an extension): bundled and user models (PEN-Net, DeepFill v1) with their cards; set the
 default, rename or delete a user model, import a released checkpoint (.pth) or a safetensors file,
 show a model's folder. The editor's model picker is refreshed after every change."""
 from __future__ import annotations
@@ -39,7 +39,7 @@ def card_rows(info: ModelInfo, names: dict[str, str] | None = None) -> list[tupl
     """(label, text) rows describing a model's card, in reading order; `names` maps model ids
     to names (for the model it was fine-tuned from)."""
     card, arch, training = info.card, info.architecture, info.card.training
-    rows = [("Architecture", f"PEN-Net, {arch.cnum} base channels, trained at {arch.input_size} px"),
+    rows = [("Architecture", f"{arch.label}, {arch.cnum} base channels, trained at {arch.input_size} px"),
             ("Attention", f"{arch.attention} (affinity: {arch.affinity})")]
     data = training.data
     if isinstance(data, dict) and (data.get("path") or data.get("images")):
@@ -132,7 +132,7 @@ class ModelManagerDialog(QDialog):
         self.use_button.clicked.connect(self.use)
         self.import_button.clicked.connect(lambda: self.import_model())
 
-        empty = QLabel("No PEN-Net model is installed yet: import one, or fine-tune one from a folder of photos.")
+        empty = QLabel("No model is installed yet: import one, or fine-tune one from a folder of photos.")
         empty.setObjectName("hint")
         empty.setWordWrap(True)
         self.empty_label = empty
@@ -309,7 +309,7 @@ class ModelManager:
         self.window = window
         self.dialog: ModelManagerDialog | None = None
         self.action = QAction(icon("mdi6.database-cog-outline"), "&Manage Models…", window)
-        self.action.setStatusTip("List, import, rename, delete and choose the default PEN-Net model")
+        self.action.setStatusTip("List, import, rename, delete and choose the default model")
         self.action.triggered.connect(lambda: self.show_dialog())
         window.add_model_action(self.action, MENU_RANK)
         window.actions["manage_models"] = self.action
