@@ -587,7 +587,7 @@ class MainWindow(QMainWindow):
         actions and the canvas's gestures, so that a new tool or command is on it by itself."""
         def keys(action: QAction) -> str:
             texts = [k.toString(QKeySequence.NativeText) for k in action.shortcuts()]
-            return " / ".join(dict.fromkeys(t for t in texts if t))
+            return " / ".join(list(dict.fromkeys(t for t in texts if t))[:2])   # the platform may add odd ones
 
         def name(action: QAction) -> str:
             return action.text().replace("&", "").replace("…", "")
@@ -621,7 +621,10 @@ class MainWindow(QMainWindow):
 
     def _show_shortcuts(self) -> None:
         def table(title, rows):
-            body = "".join(f"<tr><td>{html.escape(what)}</td><td><b>{html.escape(keys)}</b></td></tr>"
+            def cell(text):             # non-breaking: Qt's rich text wraps nested tables' cells anyway
+                return html.escape(text).replace(" ", "&nbsp;")
+
+            body = "".join(f"<tr><td style='padding-right:12px'>{cell(what)}</td><td><b>{cell(keys)}</b></td></tr>"
                            for what, keys in rows)
             return f"<p style='margin:8px 0 2px 0'><b>{html.escape(title)}</b></p><table cellspacing=3>{body}</table>"
 
