@@ -166,3 +166,17 @@ def test_the_inpainting_status_is_cleared_when_another_photo_opens(window, qtbot
     window.document.mark_saved()
     window.files.open_path(second)
     assert window.inpaint_panel.state.text() == "Ready" and window.job_label.text() == "Ready"
+
+
+def test_a_restored_sample_keeps_its_name(qtbot):
+    first = make_window(qtbot, autosave=True)
+    first.files.open_sample(resources.samples()[0].id)
+    first.clear_mask()                                          # an edit: now there is work to lose
+    assert first.files.recovery.save_now()
+    first.files.recovery.wait()
+    second = make_window(qtbot, autosave=True)                  # after a crash
+    second.prompter.restore_answer = True
+    assert second.files.offer_recovery()
+    assert second.document.title == f"{resources.samples()[0].title} (sample)"
+    second.prompter.unsaved_answer = "discard"
+    second.close()

@@ -406,6 +406,7 @@ class FileController(QObject):
             doc = self.document_from_project(project)
             saved = project.meta.get("project_path")
             doc.project_path = Path(saved) if saved else None
+            doc.unsaved_title = found.title                  # a sample keeps its name (it has no file)
             doc.restored = True
             self.window.set_document(doc)
             found.discard()
