@@ -1,7 +1,10 @@
 """The benchmark command runs and prints its table (the figures themselves are not asserted)."""
+import pytest
+
 from inpaint_studio.cli import main
 
 
+@pytest.mark.slow
 def test_bench_prints_a_side_by_side_table(capsys):
     assert main(["bench", "--sizes", "64", "128", "--repeats", "1", "--device", "cpu", "--reference-max", "64",
                  "--precision", "fp32", "--arch", "pennet"]) == 0

@@ -22,7 +22,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..contracts.card import CARD_FORMAT, Architecture, CardError, ModelCard, Training, read_card_text
+from ..contracts.card import CARD_FORMAT, Architecture, CardError, ModelCard, Training, far_behind, read_card_text
 from ..network import AFFINITIES, ATTENTION_MODES, GENERATORS, make_generator
 from ..paths import BUNDLED_MODELS_DIR, user_data_root, user_models_dir
 
@@ -76,6 +76,16 @@ class ModelRegistry:
             if info.bundled and info.card.default:
                 return info.id
         return models[0].id if models else None
+
+    def far_behind(self, model_id: str) -> list[str]:
+        """Why the model's own figures put it far behind (contracts.card.far_behind), compared with
+        the bundled default model, which is the reference and is never behind itself."""
+        info = self.get(model_id)
+        bundled = [m for m in self.models() if m.bundled]
+        reference = next((m for m in bundled if m.card.default), bundled[0] if bundled else None)
+        if reference is None or reference.id == model_id:
+            return far_behind(info.card) if reference is None else []
+        return far_behind(info.card, reference.card)
 
     # -- changes ----------------------------------------------------------------------------------
     def set_default(self, model_id: str) -> None:

@@ -171,6 +171,9 @@ class CanvasView(QGraphicsView):
     compare_hold = Signal(bool)
 
     COMPARE_KEY = Qt.Key_Backslash
+    # what the handlers below do, for the shortcut sheet (F1)
+    GESTURES = (("Pan", "Space+drag or middle button"), ("Zoom", "mouse wheel"),
+                ("Show the original while held", "\\"))
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -521,18 +524,4 @@ class CanvasView(QGraphicsView):
             painter.fillRect(view_rect.adjusted(-i, -i + 2, i, i + 2), QColor(0, 0, 0, 14))
         if self.document.image_layer().alpha is not None:   # checkerboard under transparency
             painter.fillRect(view_rect, QBrush(_checker()))
-        painter.restore()
-
-    def drawForeground(self, painter, rect):
-        if self.document is not None:
-            return
-        painter.save()
-        painter.resetTransform()
-        painter.setPen(QColor(theme.MUTED))
-        font = painter.font()
-        font.setPointSize(13)
-        painter.setFont(font)
-        painter.drawText(self.viewport().rect(), Qt.AlignCenter,
-                         "Open a photo (Ctrl+O) or drop it here\n\n"
-                         "Paint over what should go, then press Inpaint (Ctrl+Enter)")
         painter.restore()

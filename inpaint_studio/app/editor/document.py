@@ -33,6 +33,7 @@ class Document(QObject):
         self.info: dict = {}
         self.undo_stack = QUndoStack(self)
         self.restored = False                  # came from a recovery file: dirty until saved
+        self.unsaved_title = "Untitled"        # the title while it has no file (a sample's name)
         self.add_mask(MaskLayer(HOLE, "Mask", np.zeros((self.height, self.width), np.uint8)))
 
     # -- construction -------------------------------------------------------------------------
@@ -57,7 +58,7 @@ class Document(QObject):
     @property
     def title(self) -> str:
         path = self.project_path or self.source_path
-        return path.name if path else "Untitled"
+        return path.name if path else self.unsaved_title
 
     def is_dirty(self) -> bool:
         return self.restored or not self.undo_stack.isClean()

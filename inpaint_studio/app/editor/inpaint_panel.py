@@ -16,6 +16,7 @@ DEVICE_LABELS = {"auto": "Automatic", "cpu": "CPU", "cuda": "CUDA GPU", "mps": "
 
 
 class InpaintPanel(QWidget):
+    READY = "Ready"           # the state line when no job has run on the open photo
     strategy_changed = Signal(str)
     feather_changed = Signal(int)
     colour_adaptation_changed = Signal(bool)
@@ -70,7 +71,7 @@ class InpaintPanel(QWidget):
         row.addWidget(self.progress, 1)
         row.addWidget(self.cancel)
         outer.addLayout(row)
-        self.state = QLabel("Ready")
+        self.state = QLabel(self.READY)
         self.state.setObjectName("hint")
         self.state.setWordWrap(True)
         outer.addWidget(self.state)

@@ -92,6 +92,13 @@ class InpaintController(QObject):
         panel.colour_adaptation_changed.connect(lambda v: setattr(self.settings, "colour_adaptation", v))
         panel.device_changed.connect(self.set_device)
         panel.cancel_requested.connect(self.cancel)
+        self.window.document_changed.connect(self._document_changed)
+
+    def _document_changed(self, _doc) -> None:
+        """Another photo: the last job's outcome belonged to the one before."""
+        if self.job is None:
+            self.panel.state.setText(self.panel.READY)
+            self.window.job_label.setText(self.panel.READY)
 
     def build_actions(self) -> None:
         add = self.window.add_action

@@ -55,10 +55,12 @@ class LayersPanel(QWidget):
         self.opacity.setRange(0, 100)
         self.opacity.valueChanged.connect(self._opacity_moved)
         row.addWidget(self.opacity, 1)
-        self.opacity_label = QLabel("100 %")
+        self.opacity_label = QLabel()
         self.opacity_label.setFixedWidth(44)
         row.addWidget(self.opacity_label)
         layout.addLayout(row)
+        self.opacity.setEnabled(False)         # until a layer or mask is selected
+        self._show_opacity(None)
 
         buttons = QHBoxLayout()
         buttons.addStretch(1)
@@ -239,6 +241,7 @@ class LayersPanel(QWidget):
         self.merge_button.setEnabled(is_result)
         self.opacity.setEnabled(sel is not None)
         if sel is None:
+            self._show_opacity(None)
             return
         if sel[0] == "mask":
             self._show_opacity(doc.masks[sel[1]].opacity)
@@ -246,11 +249,12 @@ class LayersPanel(QWidget):
         else:
             self._show_opacity(doc.layer(sel[1]).opacity)
 
-    def _show_opacity(self, opacity: float) -> None:
+    def _show_opacity(self, opacity: float | None) -> None:
+        """The selected row's opacity; None (nothing selected): the slider rests at 0 and reads "—"."""
         self.opacity.blockSignals(True)
-        self.opacity.setValue(round(opacity * 100))
+        self.opacity.setValue(0 if opacity is None else round(opacity * 100))
         self.opacity.blockSignals(False)
-        self.opacity_label.setText(f"{round(opacity * 100)} %")
+        self.opacity_label.setText("—" if opacity is None else f"{round(opacity * 100)} %")
 
     def _opacity_moved(self, value: int) -> None:
         self.opacity_label.setText(f"{value} %")

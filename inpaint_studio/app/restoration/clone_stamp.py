@@ -93,7 +93,7 @@ class CloneStampTool(Tool):
            "with its size and hardness. One undo step per stroke.")
     uses_brush = True
     rank = 21
-    more_keys = (("Clone stamp: set the source", "Alt+click or Ctrl+click"),)
+    gestures = (("Clone stamp: set the source", "Alt+click or Ctrl+click"),)
 
     def __init__(self, editor):
         super().__init__(editor)

@@ -81,6 +81,22 @@ def card_rows(info: ModelInfo, names: dict[str, str] | None = None) -> list[tupl
     return rows
 
 
+def accepts_far_behind(window, registry, model_id: str, making: str) -> bool:
+    """Before a model becomes what the editor (or the command line) fills with: when its own
+    figures put it far behind the bundled model or the classical engines (contracts.card's rule),
+    ask; True to go ahead."""
+    try:
+        info, reasons = registry.get(model_id), registry.far_behind(model_id)
+    except RegistryError:
+        return True                    # gone meanwhile: the action itself reports it
+    if not reasons:
+        return True
+    return window.prompter.confirm(
+        "This model is far behind",
+        f"“{info.name}” fills worse than what you have: {'; '.join(reasons)}.\n\nIts fills will look blurry or "
+        f"wrong. Make it {making} anyway?", ok="Use It Anyway")
+
+
 def card_html(info: ModelInfo, default: bool, names: dict[str, str] | None = None) -> str:
     tags = ["bundled, read-only" if info.bundled else "user model"] + (["default"] if default else [])
     parts = [f"<h2 style='margin:0'>{html.escape(info.name)}</h2>",
@@ -218,8 +234,11 @@ class ModelManagerDialog(QDialog):
         info = self.selected()
         if info is None:
             return
+        registry = self.registry_factory()
+        if not accepts_far_behind(self.window_, registry, info.id, "the default model"):
+            return
         try:
-            self.registry_factory().set_default(info.id)
+            registry.set_default(info.id)
         except RegistryError as exc:
             self.banner.show_message(str(exc))
             return
@@ -294,6 +313,8 @@ class ModelManagerDialog(QDialog):
     def use(self) -> None:
         info = self.selected()
         if info is not None:
+            if not accepts_far_behind(self.window_, self.registry_factory(), info.id, "the editor's model"):
+                return
             self.window_.inpainting.refresh_engines()
             self.window_.inpainting.set_engine(info.id)
             self.banner.show_message(f"The editor now inpaints with “{info.name}”.", "info")
