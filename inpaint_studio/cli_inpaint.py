@@ -112,11 +112,7 @@ def _run(args) -> int:
     from .engine import CLASSICAL, InpaintOptions, create_engine
 
     jobs = _pair(args.image, args.mask, args.output, args.source)
-    out_folder = args.output if args.image.is_dir() else jobs[0][2].parent
-    left = sweep(out_folder)
-    if left:
-        _say(f"note: removed {len(left)} unfinished file{'s' * (len(left) != 1)} left in {out_folder} "
-             "by an interrupted run")
+    _remove_leftovers(args.output if args.image.is_dir() else jobs[0][2].parent)
     engine_id, note = _choose_model(args.model)
     if note:
         _say(f"note: {note}")
@@ -246,6 +242,14 @@ def _refuse_overwriting_inputs(outputs, images, masks, source) -> None:
             kind, path = hit
             raise UsageError(f"{out}: the output would overwrite the input {kind} {path}; "
                              "choose another output file or folder.")
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Remove the temporaries an interrupted run left in an output folder, and say so."""
+    left = sweep(folder)
+    if left:
+        _say(f"note: removed {len(left)} unfinished file{'s' * (len(left) != 1)} left in {folder} "
+             "by an interrupted run")
 
 
 def _identity(path: Path):

@@ -25,6 +25,7 @@ def setup(window, w=128, h=96):
     return info
 
 
+@pytest.mark.slow
 def test_learn_then_fill_with_the_adapted_model(window, qtbot):
     base = setup(window)
     learn = window.features["learn_photo"]
@@ -51,6 +52,7 @@ def test_learn_then_fill_with_the_adapted_model(window, qtbot):
     assert info.card_path.is_file() and learn.session in info.card_path.parents
 
 
+@pytest.mark.slow
 def test_cancel_stops_the_trainer_and_fills_nothing(window, qtbot):
     setup(window)
     learn = window.features["learn_photo"]

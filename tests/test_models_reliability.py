@@ -60,10 +60,10 @@ def test_import_with_a_bad_sibling_card_names_the_card(state, tmp_path, user_hom
     weights = tmp_path / "net.safetensors"
     save_file({k: v.contiguous() for k, v in state.items()}, str(weights))
     card = tmp_path / "net.json"
-    card.write_text(json.dumps({"architecture": {"name": "deepfill"}}))
+    card.write_text(json.dumps({"architecture": {"name": "lama"}}))
     with pytest.raises(RegistryError) as caught:
         ModelRegistry().import_checkpoint(weights, "Imported")
-    assert str(caught.value).startswith(f"{card}: unsupported architecture 'deepfill'")
+    assert str(caught.value).startswith(f"{card}: unsupported architecture 'lama'")
     card.write_text(json.dumps({"architecture": ["not", "an", "object"]}))
     with pytest.raises(RegistryError) as caught:                  # the card contract's check
         ModelRegistry().import_checkpoint(weights, "Imported")

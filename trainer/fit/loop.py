@@ -26,11 +26,11 @@ from torch.utils.data import DataLoader
 from inpaint_studio.contracts.runs import CHECKPOINTS_DIR, RUN_FILE, SAMPLES_DIR, STOP_FILE
 from inpaint_studio.contracts.training import batch_size_for, resolved_record, saved_settings, workers_for
 from inpaint_studio.engine.device import TRAINING, resolve_precision
-from inpaint_studio.network import PatchDiscriminator, PENNetGenerator
+from inpaint_studio.network import make_discriminator, make_generator
 
 from . import distributed
-from .checkpoint import (CheckpointError, latest_checkpoint, list_checkpoints, remove_stale_temporaries,
-                         save_checkpoint)
+from .checkpoint import (CheckpointError, checkpoint_architecture, latest_checkpoint, list_checkpoints,
+                         remove_stale_temporaries, save_checkpoint)
 from .config import TrainConfig, build_config
 from .data import SampleStream, TrainImages, ValImages, collate, holdout, scan_folder
 from ..events import EventWriter
@@ -51,6 +51,7 @@ def prepare_config(given: dict, resume: bool) -> TrainConfig:
     out = given.get("out")
     if given.get("base"):
         given = {**given, "base": resolve_base(given["base"])}
+        given.update(base_architecture(given))
     if resume:
         if not out:
             raise ValueError("--resume needs --out RUN_DIR: the run to continue")
@@ -95,6 +96,19 @@ def resolve_base(model_id: str) -> str:
                                 "(train from scratch by leaving out --base)")
         return chosen
     return registry.get(model_id).id
+
+
+def base_architecture(given: dict) -> dict:
+    """A fine-tune continues its base model's network: its architecture and width, which an
+    --arch or --cnum that says otherwise cannot change."""
+    from inpaint_studio.engine.registry import ModelRegistry
+
+    arch = ModelRegistry().get(given["base"]).architecture
+    for key, have in (("arch", arch.name), ("cnum", arch.cnum)):
+        if given.get(key) is not None and given[key] != have:
+            raise ValueError(f"--{key} {given[key]} does not match the base model '{given['base']}' "
+                             f"({key} {have}): a fine-tune keeps its base's network")
+    return {"arch": arch.name, "cnum": arch.cnum}
 
 
 class Trainer:
@@ -165,9 +179,9 @@ class Trainer:
     def _setup_models(self) -> None:
         cfg, saved = self.cfg, self._saved
         self.base_info = saved.get("base") if saved else None
-        cnum = 32
         if saved:  # the checkpoint has the weights: the base model need not be installed now
-            cnum = int(saved["generator"]["dw_conv01.0.weight"].shape[0])
+            held = checkpoint_architecture(saved)
+            cfg.arch, cfg.cnum = held["name"], int(held["cnum"])
         elif cfg.base:
             from inpaint_studio.engine.registry import ModelRegistry, load_generator
 
@@ -176,11 +190,10 @@ class Trainer:
             if arch.affinity != cfg.affinity:
                 self._log(f"using the base model's affinity '{arch.affinity}'")
                 cfg.affinity = arch.affinity
-            cnum = arch.cnum
             base_state = load_generator(info).state_dict()
             self.base_info = {"id": info.id, "name": info.name, "licence": info.card.licence}
-        self.generator = PENNetGenerator(attention=cfg.attention, affinity=cfg.affinity, cnum=cnum)
-        self.discriminator = PatchDiscriminator()
+        self.generator = make_generator(cfg.arch, attention=cfg.attention, affinity=cfg.affinity, cnum=cfg.cnum)
+        self.discriminator = make_discriminator(cfg.arch)
         if saved:
             self.generator.load_state_dict(saved["generator"])
             self.discriminator.load_state_dict(saved["discriminator"])
@@ -363,6 +376,7 @@ class Trainer:
         payload = {
             "iteration": it,
             "config": self.config_record(),
+            "architecture": {"name": self.cfg.arch, "cnum": self.cfg.cnum},
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(),

@@ -1,4 +1,4 @@
-"""Learn from this photo: adapt the current PEN-Net model to the open image, then fill with it.
+"""Learn from this photo: adapt the current model (PEN-Net or DeepFill v1) to the open image, then fill with it.
 
 Model > "Learn from This Photo and Fill" writes the visible image and the hole mask to PNGs in a
 session folder, runs `python -m trainer learn-photo` as a child process (QProcess; the app never
@@ -158,10 +158,10 @@ class LearnFromPhoto(QObject):
         self.session = _new_session()
         self.adapted: dict[str, object] = {}     # engine id -> ModelInfo (the newest only)
         self._engines: dict[tuple, PENNetEngine] = {}
-        self._base_label = ""
+        self._arch_label = self._base_label = ""
         self._doc = None                          # the document being learnt from
         self.action = QAction(icon("mdi6.school-outline"), "Learn from This Photo and Fill", window)
-        self.action.setToolTip("Fine-tune the current PEN-Net model briefly on this photo's own known "
+        self.action.setToolTip("Fine-tune the current model briefly on this photo's own known "
                                "area (never on the hole), then fill the hole with it")
         self.action.triggered.connect(lambda: self.start())
         window.actions["learn_photo"] = self.action
@@ -197,7 +197,7 @@ class LearnFromPhoto(QObject):
             say("Paint the hole first: learning avoids it, and the adapted model fills it.", "info")
             return False
         if inpainting.engine_kind() != "pennet":
-            say("Learning from a photo needs a PEN-Net model: choose one in the Model menu.", "info")
+            say("Learning from a photo needs a model (PEN-Net or DeepFill v1): choose one in the Model menu.", "info")
             return False
         if min(doc.width, doc.height) < 64:
             say("The image is too small to learn from (at least 64x64 pixels).", "info")
@@ -212,7 +212,7 @@ class LearnFromPhoto(QObject):
         except (OSError, ImageError) as exc:
             say(f"Could not write the image for the trainer: {exc}")
             return False
-        self._base_label = inpainting.engine_label().replace("PEN-Net: ", "")
+        self._arch_label, _, self._base_label = inpainting.engine_label().partition(": ")
         device = inpainting.device if inpainting.device in TRAINING_DEVICES else "auto"
         args = ["--model", inpainting.engine_id, "--image", str(folder / "image.png"), "--mask", str(folder / "mask.png"),
                 "--steps", str(steps), "--out-name", f"{self._base_label} adapted",
@@ -290,7 +290,7 @@ class LearnFromPhoto(QObject):
             w.banner.show_message("Another image was opened meanwhile: the adapted model was not used.", "info")
             return
         if w.inpainting.inpaint(engine_id=next(iter(self.adapted)),
-                                engine_label=f"PEN-Net: {self._base_label} adapted") is None:
+                                engine_label=f"{self._arch_label}: {self._base_label} adapted") is None:
             w.banner.show_message("The adapted model is ready, but the fill could not start.", "info")
 
     # -- the adapted model as an engine ---------------------------------------------------------
