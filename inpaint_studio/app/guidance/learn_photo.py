@@ -73,6 +73,7 @@ class LearnPhotoProcess(QObject):
         self._slowest_step = 0.0                   # the longest gap between them, in seconds
 
     def start(self) -> None:
+        self._last_progress = time.monotonic()     # the first step's gap includes the start-up
         self.process.start(sys.executable, ["-m", "trainer", "learn-photo", *self.args])
 
     @property
@@ -92,8 +93,8 @@ class LearnPhotoProcess(QObject):
             self._kill_timer.start(round(1000 * self.kill_grace()))
 
     def kill_grace(self) -> float:
-        """Seconds to wait for a clean stop: twice the slowest step seen (a loaded machine's step
-        can take longer than a fixed grace), at least 3 s, at most 30 s."""
+        """Seconds to wait for a clean stop: twice the slowest step seen, start-up included (a
+        loaded machine's step can take longer than a fixed grace), at least 3 s, at most 30 s."""
         return min(max(3.0, 2.0 * self._slowest_step), 30.0)
 
     def _read_stdout(self) -> None:
