@@ -136,11 +136,13 @@ def finetune_eval(base: str, domains: list[str], minutes=MINUTES, recipe: dict |
 
 
 def _generator(payload: dict):
-    from inpaint_studio.network import PENNetGenerator
+    from inpaint_studio.network.factory import make_generator
 
-    cfg = payload["config"]
-    cnum = int(payload["generator"]["dw_conv01.0.weight"].shape[0])
-    generator = PENNetGenerator(attention="holes", affinity=cfg["affinity"], cnum=cnum)
+    from .fit.checkpoint import checkpoint_architecture
+
+    arch = checkpoint_architecture(payload)
+    generator = make_generator(arch["name"], attention="holes", affinity=payload["config"]["affinity"],
+                               cnum=int(arch["cnum"]))
     generator.load_state_dict(payload["generator"])
     return generator.eval()
 

@@ -1,4 +1,4 @@
-"""Learn from this photo: adapt the current PEN-Net model to the open image, then fill with it.
+"""Learn from this photo: adapt the current model (PEN-Net or DeepFill v1) to the open image, then fill with it.
 
 Model > "Learn from This Photo and Fill" writes the visible image and the hole mask to PNGs in a
 session folder, runs `python -m trainer learn-photo` as a child process (QProcess; the app never
@@ -21,7 +21,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
 from ...contracts.devices import DEVICES, TRAINING
-from ...contracts.events import DONE, ERROR, EventLines
+from ...contracts.events import DONE, ERROR, PROGRESS, EventLines
 from ...contracts.training import LEARN_PHOTO_QUICK_STEPS, LEARN_PHOTO_STEPS
 from ...engine import InpaintError, PENNetEngine, resolve_device
 from ...engine.registry import ModelRegistry, RegistryError, read_model
@@ -36,7 +36,7 @@ MENU_RANK = 10                       # in the Model menu: first of the features
 STALE_SESSION_S = 2 * 24 * 3600
 CODE_ROOT = PACKAGE_ROOT.parent   # holds inpaint_studio/ and trainer/
 ACTION_TEXT = "Learn from This Photo and Fill"
-NO_MODEL = ("needs a PEN-Net model, and none is installed: fine-tune one (Model > Fine-Tune a Model…) "
+NO_MODEL = ("needs a model (PEN-Net or DeepFill v1), and none is installed: fine-tune one (Model > Fine-Tune a Model…) "
             "or import one (Model > Manage Models…)")
 # seconds per step before a run on this computer has measured it, on the slow side (a 2-core CPU:
 # 100 steps took about 9 minutes), and the trainer's start and the save around the steps
@@ -78,8 +78,11 @@ class LearnPhotoProcess(QObject):
         self._kill_timer = QTimer(self)
         self._kill_timer.setSingleShot(True)
         self._kill_timer.timeout.connect(self.process.kill)
+        self._last_progress: float | None = None   # monotonic time of the last progress event
+        self._slowest_step = 0.0                   # the longest gap between them, in seconds
 
     def start(self) -> None:
+        self._last_progress = time.monotonic()     # the first step's gap includes the start-up
         self.process.start(sys.executable, ["-m", "trainer", "learn-photo", *self.args])
 
     @property
@@ -88,7 +91,7 @@ class LearnPhotoProcess(QObject):
 
     def cancel(self) -> None:
         """Ask the trainer to stop (SIGTERM: it finishes the current step); kill it if it has
-        not gone within 3 s (and at once where there is no SIGTERM)."""
+        not gone within the grace (and at once where there is no SIGTERM)."""
         if not self.running:
             return
         self.cancelled = True
@@ -96,10 +99,20 @@ class LearnPhotoProcess(QObject):
             self.process.kill()
         else:
             self.process.terminate()
-            self._kill_timer.start(3000)
+            self._kill_timer.start(round(1000 * self.kill_grace()))
+
+    def kill_grace(self) -> float:
+        """Seconds to wait for a clean stop: twice the slowest step seen, start-up included (a
+        loaded machine's step can take longer than a fixed grace), at least 3 s, at most 30 s."""
+        return min(max(3.0, 2.0 * self._slowest_step), 30.0)
 
     def _read_stdout(self) -> None:
         for record in self._lines.feed(bytes(self.process.readAllStandardOutput())):
+            if record["event"] == PROGRESS:
+                now = time.monotonic()
+                if self._last_progress is not None:
+                    self._slowest_step = max(self._slowest_step, now - self._last_progress)
+                self._last_progress = now
             if record["event"] == DONE:
                 self.done = record
             elif record["event"] == ERROR:
@@ -167,7 +180,7 @@ class LearnFromPhoto(QObject):
         self.session = _new_session()
         self.adapted: dict[str, object] = {}     # engine id -> ModelInfo (the newest only)
         self._engines: dict[tuple, PENNetEngine] = {}
-        self._base_label = ""
+        self._arch_label = self._base_label = ""
         self._doc = None                          # the document being learnt from
         self.action = QAction(icon("mdi6.school-outline"), ACTION_TEXT, window)
         self.action.triggered.connect(lambda: self.start())
@@ -183,8 +196,8 @@ class LearnFromPhoto(QObject):
 
     # -- availability ---------------------------------------------------------------------------
     def model_id(self) -> str | None:
-        """The model to adapt: the current engine when it is a PEN-Net model, else the default
-        PEN-Net model; None when no PEN-Net model is installed."""
+        """The model to adapt: the current engine when it is a network model (PEN-Net, DeepFill
+        v1), else the default model; None when no model is installed."""
         inpainting = self.window.inpainting
         if inpainting.engine_kind() == "pennet":
             return inpainting.engine_id
@@ -194,11 +207,11 @@ class LearnFromPhoto(QObject):
             return None
 
     def refresh_availability(self) -> None:
-        """Disabled, with the reason in its text, while no PEN-Net model exists."""
+        """Disabled, with the reason in its text, while no model exists."""
         available = self.model_id() is not None
         self.action.setEnabled(available and self.job is None)
-        self.action.setText(ACTION_TEXT if available else f"{ACTION_TEXT} (needs a PEN-Net model)")
-        tip = ("Fine-tune the PEN-Net model briefly on this photo's own known area (never on the hole), "
+        self.action.setText(ACTION_TEXT if available else f"{ACTION_TEXT} (needs a model)")
+        tip = ("Fine-tune the model briefly on this photo's own known area (never on the hole), "
                "then fill the hole with it" if available else f"Learning from a photo {NO_MODEL}.")
         self.action.setToolTip(tip)
         self.action.setStatusTip(tip)
@@ -279,8 +292,10 @@ class LearnFromPhoto(QObject):
         except (OSError, ImageError) as exc:
             say(f"Could not write the image for the trainer: {exc}")
             return False
-        self._base_label = (inpainting.engine_label().replace("PEN-Net: ", "") if model_id == inpainting.engine_id
-                            else _model_name(model_id))
+        if model_id == inpainting.engine_id:
+            self._arch_label, _, self._base_label = inpainting.engine_label().partition(": ")
+        else:
+            self._arch_label, self._base_label = _model_labels(model_id)
         device = inpainting.device if inpainting.device in TRAINING_DEVICES else "auto"
         self._pace = None
         args = ["--model", model_id, "--image", str(folder / "image.png"), "--mask", str(folder / "mask.png"),
@@ -364,7 +379,7 @@ class LearnFromPhoto(QObject):
             w.banner.show_message("Another image was opened meanwhile: the adapted model was not used.", "info")
             return
         if w.inpainting.inpaint(engine_id=next(iter(self.adapted)),
-                                engine_label=f"PEN-Net: {self._base_label} adapted") is None:
+                                engine_label=f"{self._arch_label}: {self._base_label} adapted") is None:
             w.banner.show_message("The adapted model is ready, but the fill could not start.", "info")
 
     # -- the adapted model as an engine ---------------------------------------------------------
@@ -414,11 +429,13 @@ def _new_session() -> Path:
     return path
 
 
-def _model_name(model_id: str) -> str:
+def _model_labels(model_id: str) -> tuple[str, str]:
+    """(architecture label, name) of a registry model, as the engine labels it."""
     try:
-        return ModelRegistry().get(model_id).name
+        info = ModelRegistry().get(model_id)
+        return info.architecture.label, info.name
     except (RegistryError, OSError):
-        return model_id
+        return "Model", model_id
 
 
 def _kind(device) -> str:
