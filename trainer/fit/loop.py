@@ -287,6 +287,7 @@ class Trainer:
         clock, cpu0 = self.clock(), time.process_time()  # the budget counts from here: setup is done
         step_s = 0.0  # the last step's duration: the next one is not started when it would overrun
         marks = list(self.marks_s)
+        timed_out = False
         try:
             while it < total:
                 elapsed = self.clock() - clock
@@ -300,6 +301,7 @@ class Trainer:
                     over = distributed.max_over_ranks(int(over), ctx) > 0
                 if over:
                     ev.log(f"time budget of {cfg.max_minutes:g} min reached at iteration {it}")
+                    timed_out = True
                     break
                 self._set_lr(lr_factor(cfg.schedule, cfg.warmup, run_share(it, total, elapsed, budget)))
                 t0 = time.perf_counter()
@@ -356,8 +358,8 @@ class Trainer:
                     if ctx.is_main:
                         (self.run_dir / STOP_FILE).unlink(missing_ok=True)
                     break
-            self.marks += [(m, it, round(time.process_time() - cpu0, 1))  # the last one is the end
-                           for m in marks if budget is not None and m <= budget]
+            if timed_out:  # marks at the budget itself: the end is theirs
+                self.marks += [(m, it, round(time.process_time() - cpu0, 1)) for m in marks if m <= budget]
             if status == "completed" and last_val != it and len(self.val_set):
                 self._validate(it)
             if last_ckpt != it:
