@@ -168,7 +168,7 @@ def test_form_defaults_come_from_the_training_contract(window):
 def test_form_starts_from_the_installed_model_with_the_fine_tuning_recipe(window):
     import torch
 
-    from inpaint_studio.contracts.training import FINETUNE
+    from inpaint_studio.contracts.training import FINETUNE, batch_size_for
     from inpaint_studio.engine.registry import save_generator
     from inpaint_studio.network import PENNetGenerator
 
@@ -180,6 +180,7 @@ def test_form_starts_from_the_installed_model_with_the_fine_tuning_recipe(window
     assert form.base_combo.itemData(form.base_combo.count() - 1) is None   # that is offered last
     values = form.values()
     assert float(values["lr"]) == FINETUNE["lr"] and values["iterations"] == FINETUNE["iterations"]
+    assert values["size"] == FINETUNE["size"] and values["batch_size"] == batch_size_for(form.device_kind, finetune=True)
 
 
 def test_form_labels_line_up_one_field_per_row(window, qtbot):

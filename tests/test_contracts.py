@@ -94,7 +94,8 @@ def test_the_trainer_command_line_shows_the_contract_defaults(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert f"default {BATCH_SIZE['cuda']} on CUDA, {BATCH_SIZE['cpu']} on CPU" in text
     assert f"default {SCRATCH['iterations']}; {FINETUNE['iterations']} with --base" in text
-    assert f"crop side, a multiple of 64 (default {DEFAULT.size})" in text
+    assert f"crop side, a multiple of 64 (default {DEFAULT.size}; {FINETUNE['size']} with --base)" in text
+    assert f"{FINETUNE['schedule']} with --base" in text and f"{FINETUNE['trainable']} with --base" in text
     per_arch = ", ".join(f"{loss_weights(a).hole:g} for {a}" for a in ARCHITECTURES)
     assert f"--hole-weight HOLE_WEIGHT loss weight (default {per_arch})" in text
     assert f"--arch {{{','.join(ARCHITECTURES)}}}" in text

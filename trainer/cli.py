@@ -17,7 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     from inpaint_studio.contracts import devices
     from inpaint_studio.contracts.card import ARCHITECTURES
     from inpaint_studio.contracts.commands import program_name
-    from inpaint_studio.contracts.training import (BATCH_SIZE, DEFAULT, EVAL_MASK_KINDS, FINETUNE, MASK_KINDS,
+    from inpaint_studio.contracts.training import (BATCH_SIZE, DEFAULT, EVAL_MASK_KINDS, FINETUNE,
+                                                   FINETUNE_BATCH_SIZE, MASK_KINDS,
                                                    SCHEDULES, SCRATCH, SMALL_IMAGES, TRAINABLE, WORKERS, LossWeights,
                                                    loss_weights)
     from inpaint_studio.network import AFFINITIES, ATTENTION_MODES
@@ -46,11 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"network of a new model: {', '.join(f'{k} ({v})' for k, v in ARCHITECTURES.items())}; "
                           f"default {DEFAULT.arch}, or the base model's with --base")
     fit.add_argument("--cnum", type=int, help=f"base channel width of a new model (default {DEFAULT.cnum})")
-    fit.add_argument("--size", type=int, help=f"training crop side, a multiple of 64 (default {DEFAULT.size})")
+    fit.add_argument("--size", type=int, help=f"training crop side, a multiple of 64 (default {DEFAULT.size}; "
+                                              f"{FINETUNE['size']} with --base)")
     fit.add_argument("--iterations", type=int, help=f"total iterations (default {SCRATCH['iterations']}; "
                                                     f"{FINETUNE['iterations']} with --base)")
     fit.add_argument("--batch-size", type=int, help=f"per process (default {BATCH_SIZE['cuda']} on CUDA, "
-                                                    f"{BATCH_SIZE['cpu']} on CPU)")
+                                                    f"{BATCH_SIZE['cpu']} on CPU; with --base "
+                                                    f"{FINETUNE_BATCH_SIZE['cuda']} and {FINETUNE_BATCH_SIZE['cpu']})")
     fit.add_argument("--lr", type=float, help=f"generator learning rate (default {_num(SCRATCH['lr'])}; "
                                               f"{_num(FINETUNE['lr'])} with --base)")
     fit.add_argument("--d-lr", type=float, help="discriminator learning rate (default: --lr)")

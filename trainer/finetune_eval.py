@@ -95,6 +95,7 @@ def finetune_eval(base: str, domains: list[str], minutes=MINUTES, recipe: dict |
         domain = {"name": name, "path": str(folder), "train": n_train, "held_out": n_held, "rows": []}
         t0 = time.monotonic()
         crops = load_crops(held_dir, size, limit)
+        domain["measured"] = len(crops)
         holes = {kind: fixed_masks(kind, len(crops), size, seed=seed) for kind in masks}
         for kind in masks:  # the base model and the classical engines, through evaluate itself
             for row in evaluate(base, held_dir, kind, size, limit, device, seed, classical)["rows"]:
@@ -158,7 +159,8 @@ def format_table(report: dict) -> str:
     clock = "" if report.get("clock", "wall") == "wall" else ", minutes of CPU time over the threads"
     lines = [f"fine-tuning {report['base']} ({_recipe_text(report)}{clock}); hole PSNR dB and hole SSIM on "
              f"{report['size']} px centre crops of each domain's held-out photos; "
-             "gain = fine-tuned - base (iterations reached and this process's CPU seconds in brackets)",
+             "gain = fine-tuned - base (iterations reached and this process's CPU seconds in brackets); "
+             "n: held-out photos measured",
              f"{'domain':<22}{'masks':<8}{'n':>4}{'base':>14}{'best classical':>24}"
              + "".join(f"{c:>34}" for c in cells)]
     for domain in report["domains"]:
@@ -167,7 +169,7 @@ def format_table(report: dict) -> str:
             base = next(r for r in rows if r["method"] == "base")
             classical = [r for r in rows if r["method"] in LABELS.values()]
             best = max(classical, key=lambda r: r["hole_psnr"]) if classical else None
-            line = (f"{domain['name'][:21]:<22}{kind:<8}{domain['held_out']:>4}"
+            line = (f"{domain['name'][:21]:<22}{kind:<8}{domain.get('measured', domain['held_out']):>4}"
                     f"{base['hole_psnr']:>8.2f} {base['hole_ssim']:.3f}"
                     + (f"{best['method']:>12} {best['hole_psnr']:5.2f} {best['hole_ssim']:.3f}" if best else f"{'-':>24}"))
             for m in minutes:

@@ -142,7 +142,7 @@ class Trainer:
         if on_gpu:  # every step convolves the same shapes: let cuDNN time its algorithms once
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        self.batch_size = cfg.batch_size or batch_size_for(ctx.device.type)
+        self.batch_size = cfg.batch_size or batch_size_for(ctx.device.type, finetune=bool(cfg.base))
         self.workers = cfg.workers if cfg.workers is not None else workers_for(ctx.device.type)
         torch.manual_seed(cfg.seed + ctx.rank)
         random.seed(cfg.seed + ctx.rank)

@@ -242,6 +242,7 @@ class SetupForm(QWidget):
         self.iterations_spin.editingFinished.connect(lambda: self._touched.add("iterations"))
         self.minutes_spin.valueChanged.connect(lambda _v: self._update_estimate())
         self.size_combo.currentIndexChanged.connect(lambda _i: (self._show_count(), self._update_estimate()))
+        self.size_combo.activated.connect(lambda _i: self._touched.add("size"))
         self.lr_edit.textChanged.connect(lambda _t: self._update_start())
         self.name_edit.textChanged.connect(lambda _t: self._update_start())
 
@@ -378,13 +379,17 @@ class SetupForm(QWidget):
             self.lr_edit.setText(f"{(FINETUNE if base else SCRATCH)['lr']:g}")
         if "iterations" not in self._touched:
             self.iterations_spin.setValue((FINETUNE if base else SCRATCH)["iterations"])
+        if "size" not in self._touched:
+            self.size_combo.setCurrentIndex(self.size_combo.findData(FINETUNE["size"] if base else DEFAULT.size))
+        if "batch" not in self._touched:
+            self.batch_spin.setValue(batch_size_for(self.device_kind, finetune=bool(base)))
         self.base_combo.setToolTip("" if base else "From scratch a model needs about 200 000 iterations to be "
                                                    "useful; fine-tuning an installed model needs a few thousand.")
         self._update_estimate()
 
     def _device_changed(self) -> None:
         if "batch" not in self._touched:
-            self.batch_spin.setValue(batch_size_for(self.device_kind))
+            self.batch_spin.setValue(batch_size_for(self.device_kind, finetune=bool(self.base_combo.currentData())))
         self._update_estimate()
 
     def _update_estimate(self) -> None:
