@@ -247,6 +247,7 @@ class RunView(QWidget):
             self.banner.show_message(state.message.split("\n\n")[0], "error" if state.status in (FAILED, INTERRUPTED)
                                      else "info", timeout_ms=0)
         if not job.running and state.status == COMPLETED:
+            self.progress.setValue(self.progress.maximum())   # a time budget may end it before its time
             self.stats.setText(f"Completed {state.iteration} iterations" +
                                (f" · model “{state.model_name}” added to the model list" if state.model_id else ""))
         elif not job.running and state.status == STOPPED:
