@@ -91,12 +91,13 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     return torch.bfloat16 if precision == "bf16" else torch.float16
 
 
-def autocast(device: torch.device, precision: str = "auto"):
-    """Autocast context for inference on `device` (see autocast_dtype); a no-op for float32."""
+def autocast(device: torch.device, precision: str = "auto", cache_enabled: bool = True):
+    """Autocast context for inference on `device` (see autocast_dtype); a no-op for float32.
+    A CUDA graph capture needs cache_enabled=False (cached weight casts would outlive it)."""
     dtype = autocast_dtype(device, precision)
     if dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype, cache_enabled=cache_enabled)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
