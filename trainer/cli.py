@@ -14,7 +14,10 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from inpaint_studio.network.attention import COMPUTES, KERNELS
+
     from . import corpus
+    from .config import BASE_BATCH, CPU_BATCH, CUDA_BATCH_256, FINETUNE_DEFAULTS, SCRATCH_DEFAULTS
     from .masks import EVAL_MASK_KINDS, MASK_KINDS
     from .step import PRECISIONS
 
@@ -35,11 +38,23 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     fit.add_argument("--size", type=int, help="training crop side, a multiple of 64 (default 256)")
     fit.add_argument("--iterations", type=int, help="total iterations (default 200000; 5000 with --base)")
-    fit.add_argument("--batch-size", type=int, help="per process (default 8 on CUDA, 2 on CPU)")
-    fit.add_argument("--lr", type=float, help="generator learning rate (default 1e-4; 2e-5 with --base)")
+    fit.add_argument("--batch-size", type=int,
+                     help=f"per process (default: on CUDA {CUDA_BATCH_256} at 256 px, the same pixels at other "
+                          f"sizes, less if the GPU's memory is short; {CPU_BATCH} on CPU)")
+    fit.add_argument("--lr", type=float,
+                     help=f"generator learning rate, used as given (default {SCRATCH_DEFAULTS['lr']:g}, "
+                          f"{FINETUNE_DEFAULTS['lr']:g} with --base, at a total batch of {BASE_BATCH}; larger "
+                          f"batches take it x sqrt(batch / {BASE_BATCH}) after a linear warm-up)")
     fit.add_argument("--d-lr", type=float, help="discriminator learning rate (default: --lr)")
     fit.add_argument("--masks", choices=MASK_KINDS, help="training masks (default mixed)")
-    fit.add_argument("--attention", choices=["holes", "reference"], help="ATN mode (speed only; default holes)")
+    fit.add_argument("--attention", choices=["holes", "reference"],
+                     help="ATN mode the model learns with (default holes; a model runs in the mode it was trained in)")
+    fit.add_argument("--attention-kernel", choices=KERNELS,
+                     help="how the ATN computes (speed only; default auto: the choice for the device, see README)")
+    fit.add_argument("--attention-compute", choices=COMPUTES,
+                     help="holes mode: packed hole x known, or dense (speed only; default auto)")
+    fit.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                     help="torch.compile the training step (default: on CUDA, off on CPU)")
     fit.add_argument("--affinity", choices=["release", "paper"], help="ATN affinity for a new model (default release)")
     fit.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default auto: CUDA when present")
     fit.add_argument("--precision", choices=PRECISIONS, help="default auto: bf16/fp16 autocast on CUDA, bf16 on CPUs with AVX512-BF16 or AMX, else fp32")
@@ -50,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--val-images", type=int, help="validation images used (default 16)")
     fit.add_argument("--log-every", type=int, help="iterations between progress events (default 10)")
     fit.add_argument("--seed", type=int, help="data, mask and split seed (default 0)")
-    fit.add_argument("--workers", type=int, help="data loading processes (default 4 on CUDA, 0 on CPU)")
+    fit.add_argument("--workers", type=int,
+                     help="data loading processes (default: on CUDA all CPU cores but two, 0 on CPU)")
     fit.add_argument("--small", choices=["upscale", "skip"], help="images smaller than --size (default upscale)")
     for term, default in (("hole", 6.0), ("valid", 1.0), ("pyramid", 0.5), ("adversarial", 0.1)):
         fit.add_argument(f"--{term}-weight", type=float, help=f"loss weight (default {default})")
@@ -76,15 +92,26 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    bench = sub.add_parser("bench", help="training samples/s: holes vs reference attention")
+    bench = sub.add_parser("bench", help="training samples/s per batch, attention variant and compile on/off",
+                           description="Training throughput of the full step (D + G update) as a table, with "
+                                       "peak memory. Without options: a short CPU table, and on CUDA batches "
+                                       "8-128 for four attention variants plus compiled runs (~8 min).")
     bench.add_argument("--size", type=int, default=256)
-    bench.add_argument("--batches", type=int, nargs="+", default=[1, 4])
+    bench.add_argument("--batches", type=int, nargs="+", help="batch sizes (default: per device, see above)")
+    bench.add_argument("--variants", nargs="+", metavar="MODE[:COMPUTE[:KERNEL]]",
+                       help="attention variants, e.g. holes holes:dense reference:auto:sdpa (default: per device)")
+    bench.add_argument("--compile", choices=["on", "off", "both"],
+                       help="torch.compile the step (default: both on CUDA, off on CPU)")
     bench.add_argument("--steps", type=int, default=5, help="timed steps per cell (median)")
     bench.add_argument("--warmup", type=int, default=2)
     bench.add_argument("--device", choices=["all", "cpu", "cuda"], default="all",
                        help="all: CPU, and CUDA when present")
     bench.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
     bench.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    bench.add_argument("--profile", metavar="FILE",
+                       help="also profile two steps of fit's default configuration into FILE (torch.profiler table)")
+    bench.add_argument("--memory", action="store_true",
+                       help="print the activation memory per sample (counted) instead of timing")
     bench.set_defaults(func=cmd_bench)
 
     pack = sub.add_parser("pack", help="a compact, resumable copy of a run (to commit or move it)",
@@ -137,7 +164,8 @@ def _fit_options(args) -> dict:
 
     keys = ("data", "val", "out", "base", "size", "iterations", "batch_size", "lr", "d_lr", "masks", "attention",
             "affinity", "device", "precision", "checkpoint_every", "keep_checkpoints", "val_every",
-            "val_images", "log_every", "seed", "workers", "small", "export_name")
+            "val_images", "log_every", "seed", "workers", "small", "export_name", "compile",
+            "attention_kernel", "attention_compute")
     given = {k: getattr(args, k) for k in keys}
     given["weights"] = {t: getattr(args, f"{t}_weight") for t in ("hole", "valid", "pyramid", "adversarial")
                         if getattr(args, f"{t}_weight") is not None}
@@ -183,11 +211,16 @@ def cmd_bench(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.memory:
+        bench.memory_table(args.size, (args.batches or [4])[0])
+        return 0
     devices = None if args.device == "all" else [args.device]
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda: no CUDA GPU is available", file=sys.stderr)
         return 2
-    bench.run(args.size, tuple(args.batches), devices, args.steps, args.warmup, args.precision)
+    compile_choice = {"on": ("on",), "off": ("off",), "both": ("off", "on"), None: None}[args.compile]
+    bench.run(args.size, args.batches, devices, args.steps, args.warmup, args.precision, args.variants,
+              compile_choice, args.profile)
     return 0
 
 

@@ -28,10 +28,11 @@ from inpaint_studio.network import PatchDiscriminator, PENNetGenerator
 from . import distributed
 from .checkpoint import (CheckpointError, latest_checkpoint, list_checkpoints, remove_stale_temporaries,
                          save_checkpoint)
-from .config import TrainConfig, build_config
+from .config import (TrainConfig, build_config, default_batch, default_workers, discriminator_learning_rate,
+                     learning_rate)
 from .data import SampleStream, TrainImages, ValImages, collate, holdout, scan_folder
 from .events import EventWriter
-from .step import TrainStep, place, resolve_precision
+from .step import TrainStep, adam_flags, make_adam, place, resolve_compile, resolve_precision
 from .validation import validate
 
 RUN_FILE = "run.json"
@@ -102,8 +103,10 @@ class Trainer:
         if on_gpu:  # every step convolves the same shapes: let cuDNN time its algorithms once
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        self.batch_size = cfg.batch_size or (8 if on_gpu else 2)
-        self.workers = cfg.workers if cfg.workers is not None else (4 if on_gpu else 0)
+        memory = torch.cuda.get_device_properties(ctx.device).total_memory if on_gpu else None
+        self.batch_size = cfg.batch_size or default_batch(ctx.device.type, cfg.size, memory)
+        self.workers = cfg.workers if cfg.workers is not None else default_workers(ctx.device.type)
+        self.compile = resolve_compile(cfg.compile, ctx.device)
         torch.manual_seed(cfg.seed + ctx.rank)
         random.seed(cfg.seed + ctx.rank)
 
@@ -163,6 +166,7 @@ class Trainer:
             base_state = load_generator(info).state_dict()
             self.base_info = {"id": info.id, "name": info.name, "licence": info.card.get("licence")}
         self.generator = PENNetGenerator(attention=cfg.attention, affinity=cfg.affinity, cnum=cnum)
+        self.generator.configure(kernel=cfg.attention_kernel, compute=cfg.attention_compute)
         self.discriminator = PatchDiscriminator()
         if saved:
             self.generator.load_state_dict(saved["generator"])
@@ -185,14 +189,16 @@ class Trainer:
         cfg, ctx = self.cfg, self.ctx
         place(self.generator, ctx.device)
         place(self.discriminator, ctx.device)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=cfg.betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.d_lr or cfg.lr, betas=cfg.betas)
+        self.opt_g = make_adam(self.generator.parameters(), self._lr(self.start_iteration), cfg.betas, ctx.device)
+        self.opt_d = make_adam(self.discriminator.parameters(), self._d_lr(self.start_iteration), cfg.betas,
+                               ctx.device)
         g, d = self.generator, self.discriminator
         if ctx.distributed:
             ids = [ctx.device.index] if ctx.device.type == "cuda" else None
             g = DistributedDataParallel(g, device_ids=ids)
             d = DistributedDataParallel(d, device_ids=ids)
-        self.step = TrainStep(g, d, self.opt_g, self.opt_d, cfg.weights, ctx.device, self.precision)
+        self.step = TrainStep(g, d, self.opt_g, self.opt_d, cfg.weights, ctx.device, self.precision,
+                              compile=self.compile)
         payload = self._saved
         if payload is not None:
             self.opt_g.load_state_dict(payload["opt_g"])
@@ -207,10 +213,10 @@ class Trainer:
             if rng.get("cuda") and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(rng["cuda"][:torch.cuda.device_count()])
             self._saved = None  # free the copy
-        for group in self.opt_g.param_groups:  # a resumed run may be given a new learning rate
-            group["lr"] = cfg.lr
-        for group in self.opt_d.param_groups:
-            group["lr"] = cfg.d_lr or cfg.lr
+        self._set_lr(self.start_iteration)  # a resumed run may be given a new learning rate
+        for opt in (self.opt_g, self.opt_d):  # and may run on another device than it was saved on
+            for group in opt.param_groups:
+                group.update(adam_flags(ctx.device))
         stream = SampleStream(self.train_set, cfg.seed, ctx.rank, ctx.world,
                               skip=self.start_iteration * self.batch_size)
         self.loader = DataLoader(self.train_set, batch_size=self.batch_size, sampler=stream,
@@ -250,8 +256,9 @@ class Trainer:
                     if path not in seen_failures:
                         seen_failures.add(path)
                         ev.log(f"skipped unreadable image {path}: {reason}", "warning")
-                image = batch["image"].to(ctx.device, non_blocking=True)
+                image = batch["image"].to(ctx.device, non_blocking=True)  # from pinned memory on CUDA
                 mask = batch["mask"].to(ctx.device, non_blocking=True)
+                self._set_lr(it)
                 terms = self.step(image, mask)
                 it += 1
                 for k, v in terms.items():
@@ -318,6 +325,17 @@ class Trainer:
             del batches
 
     # -- pieces ---------------------------------------------------------------------------------
+    def _lr(self, it: int) -> float:
+        return learning_rate(self.cfg, self.batch_size * self.ctx.world, it)
+
+    def _d_lr(self, it: int) -> float:
+        return discriminator_learning_rate(self.cfg, self.batch_size * self.ctx.world, it)
+
+    def _set_lr(self, it: int) -> None:
+        for opt, lr in ((self.opt_g, self._lr(it)), (self.opt_d, self._d_lr(it))):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
     def _log(self, message: str, level: str = "info") -> None:
         """stderr at once; the event waits for `start` during setup (events begin with start)."""
         if not self.ctx.is_main:
@@ -345,7 +363,8 @@ class Trainer:
             return
         payload = {
             "iteration": it,
-            "config": self.cfg.to_dict(),
+            # what the run used, for the model card (run.json keeps the options as given)
+            "config": {**self.cfg.to_dict(), "batch_size": self.batch_size, "lr": self._lr(it)},
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(),

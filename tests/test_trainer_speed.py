@@ -1,0 +1,126 @@
+"""The training step's speed settings on the CPU: the optimiser implementation, torch.compile
+(inductor) against eager, the learning rate of a larger batch (a real run that must not diverge),
+the default batch and loader, and the activation memory estimate against a count."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from test_trainer_support import photo
+from trainer.config import (BASE_BATCH, CUDA_BATCH_256, SCRATCH_DEFAULTS, TrainConfig, activation_bytes,
+                            default_batch, default_workers, discriminator_learning_rate, learning_rate)
+from inpaint_studio.network import PatchDiscriminator, PENNetGenerator
+from trainer.data import to_network
+from trainer.losses import LossWeights
+from trainer.masks import fixed_masks, to_tensor
+from trainer.step import TrainStep, adam_flags, make_adam, place, resolve_compile
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+def _batch(n, size, seed=0):
+    image = torch.stack([to_network(photo(i, size, size)) for i in range(n)])
+    mask = torch.stack([to_tensor(m) for m in fixed_masks("mixed", n, size, seed=seed)])
+    return image, mask
+
+
+def _step(g, d, lr=1e-4, compile=False):
+    return TrainStep(g, d, make_adam(g.parameters(), lr, (0.5, 0.999), CPU),
+                     make_adam(d.parameters(), lr, (0.5, 0.999), CPU), LossWeights(), CPU, "fp32", compile=compile)
+
+
+def test_adam_is_fused_on_cuda_and_cpu_and_steps_like_the_plain_one():
+    assert adam_flags(CUDA) == adam_flags(CPU) == {"fused": True, "foreach": False}
+    assert adam_flags(torch.device("mps")) == {"fused": False, "foreach": True}
+    weights = [torch.nn.Parameter(torch.randn(5, 3)) for _ in range(2)]
+    plain = [torch.nn.Parameter(w.detach().clone()) for w in weights]
+    fused = make_adam(weights, 1e-2, (0.5, 0.999), CPU)
+    reference = torch.optim.Adam(plain, lr=1e-2, betas=(0.5, 0.999), foreach=False)
+    assert fused.param_groups[0]["fused"]
+    for _ in range(3):
+        for opt, params in ((fused, weights), (reference, plain)):
+            opt.zero_grad()
+            sum((p ** 2).sum() for p in params).backward()
+            opt.step()
+    for a, b in zip(weights, plain):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert resolve_compile(None, CUDA) and not resolve_compile(None, CPU) and resolve_compile(True, CPU)
+
+
+def test_learning_rate_rule_scales_with_the_square_root_of_the_batch_after_a_warm_up():
+    cfg = TrainConfig(iterations=200_000)
+    base = SCRATCH_DEFAULTS["lr"]
+    assert learning_rate(cfg, BASE_BATCH, 0) == base and learning_rate(cfg, 2, 5) == base
+    ramp = [learning_rate(cfg, 32, i) for i in (0, 250, 500, 998, 999, 50_000)]
+    assert ramp == sorted(ramp) and ramp[0] < 1.01 * base
+    assert ramp[-2] == ramp[-1] == pytest.approx(base * 2)  # sqrt(32 / 8)
+    assert learning_rate(TrainConfig(iterations=100), 128, 9) == pytest.approx(base * 4)  # warm-up <= 1/10
+    assert learning_rate(TrainConfig(lr=3e-4), 128, 0) == 3e-4  # given: as given
+    assert discriminator_learning_rate(TrainConfig(d_lr=1e-5), 128, 0) == 1e-5
+    assert discriminator_learning_rate(cfg, 32, 999) == pytest.approx(base * 2)
+    tuned = TrainConfig(base="m", iterations=5000)
+    assert learning_rate(tuned, 32, 499) == pytest.approx(2 * 2e-5)
+
+
+def test_default_batch_and_workers():
+    assert default_batch("cpu", 256) == 2 and default_workers("cpu") == 0
+    assert default_batch("cuda", 256, 141 << 30) == CUDA_BATCH_256
+    assert default_batch("cuda", 512, 141 << 30) == CUDA_BATCH_256 // 4
+    small = default_batch("cuda", 256, 4 << 30)  # a 4 GB GPU: what fits
+    assert small < CUDA_BATCH_256 and activation_bytes(256, small) <= 0.7 * (4 << 30)
+    assert activation_bytes(256, 2 * small) > 0.7 * (4 << 30)
+    assert default_workers("cuda", 16) == 14 and default_workers("cuda", 2) == 1
+
+
+def test_activation_estimate_covers_the_counted_saved_tensors():
+    """The estimate behind the default batch against a count of what autograd saves at 256 px
+    (bf16, holes mode; the kernel the CUDA default uses, dense: its largest case)."""
+    from trainer.bench import saved_bytes
+
+    counted = saved_bytes(256, batch=2, compute="dense", kernel="matmul", precision="bf16") / 2
+    estimate = activation_bytes(256) / 2.0  # without the headroom factor
+    assert counted <= estimate <= 1.3 * counted, (counted / 2**20, estimate / 2**20)
+
+
+@pytest.mark.slow
+def test_scaled_learning_rate_at_batch_32_trains_without_diverging():
+    """A real run at CUDA's default batch with the rule's learning rate (twice the release's, no
+    warm-up left: iterations // 10 = 1) on 32 small photos: losses finite, reconstruction falling."""
+    torch.manual_seed(0)
+    cfg = TrainConfig(iterations=12)
+    g, d = PENNetGenerator(cnum=8), PatchDiscriminator(cnum=16)
+    step = _step(g, d, lr=learning_rate(cfg, 32, 0))
+    assert step.opt_g.param_groups[0]["lr"] == pytest.approx(2 * SCRATCH_DEFAULTS["lr"])
+    image, mask = _batch(32, 64)
+    history = []
+    for _ in range(cfg.iterations):
+        terms = step(image, mask)
+        assert all(torch.isfinite(v) for v in terms.values()), terms
+        history.append(terms["reconstruction"].item())
+    assert np.mean(history[-3:]) < 0.8 * np.mean(history[:3]), history
+
+
+@pytest.mark.slow
+def test_compiled_step_agrees_with_the_eager_step():
+    """torch.compile with inductor (C++ kernels through gcc) on a tiny model: two steps of holes
+    mode, dense and packed (packing breaks the graph at its count), losses and weights agree."""
+    torch.manual_seed(0)
+    g, d = PENNetGenerator(cnum=4).configure(kernel="matmul"), PatchDiscriminator(cnum=4)
+    g, d = place(g, CPU), place(d, CPU)
+    image, mask = _batch(2, 128)
+    for compute in ("dense", "packed"):
+        g.configure(compute=compute)
+        runs = {}
+        for compiled in (False, True):
+            gc, dc = copy.deepcopy(g), copy.deepcopy(d)
+            step = _step(gc, dc, compile=compiled)
+            losses = [step(image, mask) for _ in range(2)]
+            runs[compiled] = (losses, gc.state_dict(), dc.state_dict())
+        (eager, g_e, d_e), (comp, g_c, d_c) = runs[False], runs[True]
+        for a, b in zip(eager, comp):
+            for k in a:
+                assert torch.allclose(a[k], b[k], rtol=1e-3, atol=1e-4), (compute, k, a[k], b[k])
+        for ref, got in ((g_e, g_c), (d_e, d_c)):
+            for k in ref:
+                assert torch.allclose(ref[k], got[k], rtol=1e-3, atol=1e-5), (compute, k)
