@@ -30,10 +30,11 @@ CUDA_BATCH_256 = 32
 CPU_BATCH = 2
 GPU_MEMORY_SHARE = 0.7
 # Activation memory per sample (bf16, one training step): what autograd saves in the generator and
-# discriminator passes, counted on the CPU as CUDA would run them (`python -m trainer bench
-# --memory`, 256 px, batch 4: 118.9 MB holes dense matmul, 117.3 packed): ~83 MB that scales with
-# the pixels, plus the attention weights the matmul kernel keeps, 2 bytes x (positions at the
-# finest ATN)^2 x ~1.07 for the coarser levels (36 MB at 256 px; packing keeps less). Doubled for
+# discriminator passes, counted on the CPU as CUDA would run them (trainer.bench.saved_bytes,
+# the growth from one batch size to the next at 256 px: 105.8 MB a sample dense, 118.5 packed, whose
+# padding grows with the batch; the bf16 copies of the weights, ~52 MB, are once per step): ~88 MiB
+# that scales with the pixels, plus the attention weights the matmul kernel keeps, 2 bytes x
+# (positions at the finest ATN)^2 x ~1.07 for the coarser levels (36 MB at 256 px). Doubled for
 # the backward pass's transient gradients, cuDNN workspaces and allocator slack (the old kernels'
 # measured peak: 9.8 GB at batch 32, 306 MB a sample).
 SAVED_BYTES_256 = 88 << 20
