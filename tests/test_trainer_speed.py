@@ -90,20 +90,25 @@ def test_activation_estimate_covers_the_counted_saved_tensors():
 
 @pytest.mark.slow
 def test_scaled_learning_rate_at_batch_32_trains_without_diverging():
-    """A real run at CUDA's default batch with the rule's learning rate (twice the release's, no
-    warm-up left: iterations // 10 = 1) on 32 small photos: losses finite, reconstruction falling."""
+    """A real run at CUDA's default batch with the rule's learning rate (warm-up over a tenth of
+    the run, then twice the release's) on 32 small photos: losses finite, reconstruction falling.
+    The generator is the real one (a narrow one barely moves in so few steps); D is narrower.
+    (Seen: 5.04 at the start, a bounce to 5.6 at step 10 without the warm-up, 3.8 at step 16;
+    the release's rate at this batch: 4.3.)"""
     torch.manual_seed(0)
-    cfg = TrainConfig(iterations=12)
-    g, d = PENNetGenerator(cnum=8), PatchDiscriminator(cnum=16)
-    step = _step(g, d, lr=learning_rate(cfg, 32, 0))
-    assert step.opt_g.param_groups[0]["lr"] == pytest.approx(2 * SCRATCH_DEFAULTS["lr"])
+    cfg = TrainConfig(iterations=40)  # a warm-up of 4 steps
+    g, d = PENNetGenerator(), PatchDiscriminator(cnum=16)
+    step = _step(g, d)
     image, mask = _batch(32, 64)
     history = []
-    for _ in range(cfg.iterations):
+    for it in range(16):
+        for group in step.opt_g.param_groups + step.opt_d.param_groups:
+            group["lr"] = learning_rate(cfg, 32, it)
         terms = step(image, mask)
         assert all(torch.isfinite(v) for v in terms.values()), terms
         history.append(terms["reconstruction"].item())
-    assert np.mean(history[-3:]) < 0.8 * np.mean(history[:3]), history
+    assert step.opt_g.param_groups[0]["lr"] == pytest.approx(2 * SCRATCH_DEFAULTS["lr"])
+    assert np.mean(history[-3:]) < 0.85 * np.mean(history[:3]), history
 
 
 @pytest.mark.slow
