@@ -28,7 +28,7 @@ from inpaint_studio.network import PatchDiscriminator, PENNetGenerator
 from . import distributed
 from .checkpoint import (CheckpointError, latest_checkpoint, list_checkpoints, remove_stale_temporaries,
                          save_checkpoint)
-from .config import (TrainConfig, build_config, default_batch, default_workers, discriminator_learning_rate,
+from .config import (BASE_BATCH, TrainConfig, build_config, default_batch, default_workers, discriminator_learning_rate,
                      learning_rate)
 from .data import SampleStream, TrainImages, ValImages, collate, holdout, scan_folder
 from .events import EventWriter
@@ -116,6 +116,7 @@ class Trainer:
             self._find_checkpoint()
         self._setup_models()
         self._setup_training()
+        self._log_speed_settings()
         if ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / STOP_FILE).unlink(missing_ok=True)  # left from an earlier stop
@@ -325,6 +326,17 @@ class Trainer:
             del batches
 
     # -- pieces ---------------------------------------------------------------------------------
+    def _log_speed_settings(self) -> None:
+        cfg, total = self.cfg, self.batch_size * self.ctx.world
+        if cfg.batch_size is None:
+            self._log(f"batch size {self.batch_size} per process (the default on {self.ctx.device.type})")
+        if cfg.lr is None and total > BASE_BATCH:
+            release = learning_rate(cfg, BASE_BATCH, 0)
+            self._log(f"learning rate {self._lr(cfg.iterations):.3g} for a total batch of {total}: the release's "
+                      f"{release:.3g} x sqrt({total}/{BASE_BATCH}), reached after a linear warm-up")
+        if self.compile:
+            self._log("torch.compile: the first steps compile the model (minutes); later steps run faster")
+
     def _lr(self, it: int) -> float:
         return learning_rate(self.cfg, self.batch_size * self.ctx.world, it)
 
