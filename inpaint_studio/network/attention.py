@@ -42,8 +42,8 @@ COMPUTES = ("auto", "packed", "dense")
 
 _NORM_FLOOR = 1e-4  # the release's floor on patch norms
 _EXCLUDED = -1e4    # score of a key that may not be used: exp() of it is 0, yet never NaN
-_ALIGN = 8          # key counts of the fused kernels are padded to this: tensor-core GEMMs and
-                    # the memory-efficient SDPA kernel want 16-byte aligned rows
+_ALIGN = 16         # key counts of the fused kernels are padded to this: tensor-core GEMMs want
+                    # 16-byte rows, and SDPA copies a bias whose rows are not 16 elements aligned
 
 # -- the automatic choices (written once; the engine, the trainer and the benches use them) -------
 # Packing pays when the dense attention costs more than the packing's fixed cost (a host sync, a
@@ -61,8 +61,9 @@ PACK_ABOVE_FLOP = {"cuda": 8e11}  # other devices: always packed
 # buffer once per 64 keys. Predicted, not yet measured on a GPU: `python -m inpaint_studio bench
 # --device cuda` prints both.
 KERNEL_FOR_DEVICE = {"cuda": "matmul"}  # other devices: direct
-# Chunk budget (score elements per chunk) of the direct and matmul kernels
-CHUNK_ELEMENTS = {"cuda": 1 << 28}  # other devices: 1 << 23 (8M floats, 32 MB: fits CPU caches well)
+# Chunk budget (score elements per chunk) of the direct and matmul kernels. CUDA: 64M (scores and
+# weights 256 MB in half precision at most: large GEMMs, yet small beside the engine's memory budget).
+CHUNK_ELEMENTS = {"cuda": 1 << 26}  # other devices: 1 << 23 (8M floats, 32 MB: fits CPU caches well)
 
 
 def choose_kernel(device_type: str) -> str:

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Issue 13's GPU measurements in one command, for a lent GPU machine (the `device` tool: commands
+# of at most 10 minutes, files back from $OUT). Each part prints its plan and estimate first.
+#
+#   tools/gpu_bench.sh inference   # ~2 min: inpaint_studio bench, 256/512/1024 px, fp16/bf16/fp32,
+#                                  #   batch 1 (+16 at 256), the engine's choice against the old kernel
+#   tools/gpu_bench.sh training    # ~6-8 min: trainer bench, batches 8-128, 4 attention variants,
+#                                  #   compile off/on, peak memory, and a profile of fit's defaults
+#   tools/gpu_bench.sh all         # both (may exceed one 10-minute command: prefer two calls)
+#
+# Output: $OUT/bench-inference.txt, $OUT/bench-training.txt, $OUT/profile-training.txt
+# (OUT defaults to ./bench-out).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+OUT="${OUT:-$PWD/bench-out}"
+mkdir -p "$OUT"
+PY="${PYTHON:-python3}"
+part="${1:-all}"
+
+"$PY" - <<'EOF'
+import torch
+print("torch", torch.__version__, "cuda", torch.version.cuda,
+      torch.cuda.get_device_name() if torch.cuda.is_available() else "NO CUDA DEVICE")
+EOF
+
+if [[ "$part" == inference || "$part" == all ]]; then
+    "$PY" -m inpaint_studio bench --device cuda --sizes 256 512 1024 --repeats 20 2> "$OUT/bench-inference.log" \
+        | tee "$OUT/bench-inference.txt"
+fi
+if [[ "$part" == training || "$part" == all ]]; then
+    "$PY" -m trainer bench --device cuda --profile "$OUT/profile-training.txt" 2> "$OUT/bench-training.log" \
+        | tee "$OUT/bench-training.txt"
+    head -n 45 "$OUT/profile-training.txt"
+fi
