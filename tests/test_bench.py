@@ -21,11 +21,11 @@ def test_inference_bench_prints_its_plan_then_one_table(capsys):
     assert "[1/2] cpu 64 px batch 1 bf16" in captured.err
     rows = _rows(captured.out, "cpu")
     row = next(r for r in rows if r[:5] == ["cpu", "64", "1", "bf16", "reference"])
-    assert row[5:8] == ["reference", "(dense,", "direct)"] and float(row[8]) > 0 and row[9].endswith("x")
+    assert row[5:8] == ["reference", "(dense,", "matmul)"] and float(row[8]) > 0 and row[9].endswith("x")
     sdpa = next(r for r in rows if r[:5] == ["cpu", "64", "1", "bf16", "holes:dense:sdpa"])
     assert sdpa[5:8] == ["holes", "(dense,", "sdpa)"] and sdpa[9].endswith("x")
     holes = next(r for r in rows if r[:5] == ["cpu", "128", "1", "bf16", "holes"])
-    assert holes[5:8] == ["holes", "(packed,", "direct)"] and holes[9] == "1.00x"
+    assert holes[5:8] == ["holes", "(packed,", "matmul)"] and holes[9] == "1.00x"
     skipped = next(r for r in rows if r[:5] == ["cpu", "128", "1", "bf16", "reference"])
     assert skipped[5] == "skipped" and "GB matrix" in " ".join(skipped)
 
@@ -38,14 +38,14 @@ def test_inference_bench_refuses_a_bad_variant(capsys):
 def test_training_bench_prints_plan_table_and_profile(capsys, tmp_path):
     profile = tmp_path / "profile.txt"
     assert trainer_cli.main(["bench", "--device", "cpu", "--size", "64", "--batches", "2", "--steps", "1",
-                             "--warmup", "0", "--variants", "holes", "reference:auto:matmul",
+                             "--warmup", "0", "--variants", "holes", "reference:auto:direct",
                              "--profile", str(profile)]) == 0
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
     assert lines[0].startswith("PEN-Net training step") and "2 cells" in lines[0] and "(estimate)" in lines[0]
     assert "{" not in captured.out and "[2/2] cpu" in captured.err
     rows = _rows(captured.out, "cpu")
-    assert [r[3:6] for r in rows] == [["holes", "(packed,", "direct)"], ["reference", "(dense,", "matmul)"]]
+    assert [r[3:6] for r in rows] == [["holes", "(packed,", "matmul)"], ["reference", "(dense,", "direct)"]]
     assert all(r[6] == "off" and float(r[8]) > 0 for r in rows) and rows[0][-1] == "1.00x"
     text = profile.read_text()
     assert text.startswith("torch.profiler, 2 training steps") and "Self CPU" in text

@@ -261,7 +261,7 @@ def test_packed_counts_are_bucketed_and_padding_is_exact():
 
 def test_automatic_choices_follow_the_measured_rule():
     from inpaint_studio.network.attention import PACK_ABOVE_FLOP, choose_compute, choose_kernel
-    assert choose_kernel("cpu") == "direct" and choose_kernel("cuda") == "matmul"
+    assert choose_kernel("cpu") == choose_kernel("cuda") == "matmul" and choose_kernel("mps") == "direct"
     assert choose_compute("cpu", 1.0) == "packed"
     generator = PENNetGenerator()
     plan = lambda b, s: generator.attention_plan(b, s, s, "cuda")[-1][0]  # noqa: E731 (the finest ATN)

@@ -23,6 +23,7 @@ from inpaint_studio.network import PENNetGenerator, generator_input
 from inpaint_studio.engine.device import autocast
 size, precision, repeats, threads = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 modes = sys.argv[5].split(",")
+clock = time.process_time if sys.argv[6] == "cpu" else time.perf_counter
 if threads:
     torch.set_num_threads(threads)
 torch.manual_seed(0)
@@ -42,7 +43,7 @@ for m in modes:
 times = {m: [] for m in modes}
 for _ in range(repeats):
     for m in modes:
-        t = time.perf_counter(); once(m); times[m].append(time.perf_counter() - t)
+        t = clock(); once(m); times[m].append(clock() - t)
 print(json.dumps(times))
 """
 
@@ -56,21 +57,25 @@ def main() -> int:
     p.add_argument("--modes", default="holes,reference")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: its default)")
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                   help="cpu: the process's CPU time, which a machine shared with other jobs inflates far "
+                        "less than wall time (use with --threads 1)")
     args = p.parse_args()
     trees = {"a": os.path.abspath(args.a), "b": os.path.abspath(args.b)}
     modes = args.modes.split(",")
     times: dict[tuple, list[float]] = {}
     cells = [(s, prec) for prec in args.precision for s in args.sizes]
     print(f"A = {trees['a']}\nB = {trees['b']}\n{len(cells)} cells x {args.rounds} rounds x 2 trees, "
-          f"{args.repeats} passes of {', '.join(modes)} each", flush=True)
+          f"{args.repeats} passes of {', '.join(modes)} each; {args.clock} time, threads {args.threads or 'default'}",
+          flush=True)
     for r in range(args.rounds):
         for size, prec in cells:
             order = ("a", "b") if r % 2 == 0 else ("b", "a")
             for tree in order:
                 env = {**os.environ, "PYTHONPATH": trees[tree]}
                 proc = subprocess.run([sys.executable, "-c", CHILD, str(size), prec, str(args.repeats),
-                                       str(args.threads), ",".join(modes)],
+                                       str(args.threads), ",".join(modes), args.clock],
                                       capture_output=True, text=True, env=env, cwd=trees[tree])
                 if proc.returncode:
                     print(proc.stderr[-2000:], file=sys.stderr)

@@ -21,9 +21,9 @@ How the numbers are computed changes nothing but speed and memory (`choose_*` be
   compute    `holes` mode only. packed: gather the hole queries and the known keys (cost hole x
              known, plus a host sync to size them); dense: attend every position as `reference`
              does, then keep the known ones (cost all x all, no sync, fixed shapes).
-  kernel     direct: the chunked transcription, scores in float32 (the reference, and the
-             fastest on the CPU); matmul: softmax(q k^T + bias) v as three batched operations in
-             the compute dtype (no float32 copy of the scores); sdpa: torch's
+  kernel     direct: the chunked transcription, scores in float32 (the reference); matmul:
+             softmax(q k^T + bias) v as three batched operations in the compute dtype (no
+             float32 copy of the scores; the default on CPU and CUDA); sdpa: torch's
              scaled_dot_product_attention with the bias as attn_mask (fused kernels, O(N)
              memory). The release's uncounted hole patches become one key of score log(count)
              and value 0, which is exact: exp(log n) = n zero-score keys.
@@ -54,13 +54,15 @@ _ALIGN = 16         # key counts of the fused kernels are padded to this: tensor
 # 2 B L^2 (D + Dv) was 0.29 and 0.58 TFLOP where dense won, 1.2 and 9.3 TFLOP where packing won.
 # On the CPU packing won at every size measured (README: 2.97x at 256 px, 4.45x at 512, fp32).
 PACK_ABOVE_FLOP = {"cuda": 8e11}  # other devices: always packed
-# Kernels. CPU (2-core EPYC, README bench, same session): direct and sdpa within noise in fp32,
-# direct 1.3-1.5x faster in bf16, so direct. CUDA: matmul runs both products as cuBLAS GEMMs (Hopper
-# tensor-core kernels); the head dims here (576-4608) exceed flash attention's 256, which leaves
-# sdpa the memory-efficient kernel, whose output for head dims over 128 round-trips a float32
-# buffer once per 64 keys. Predicted, not yet measured on a GPU: `python -m inpaint_studio bench
-# --device cuda` prints both.
-KERNEL_FOR_DEVICE = {"cuda": "matmul"}  # other devices: direct
+# Kernels. CPU (2-core EPYC, one thread, CPU time, medians of interleaved runs): matmul against
+# direct 2571 vs 2842 ms at 512 px fp32, 1578 vs 1796 bf16; 315 vs 312 at 256 fp32, 186 vs 200
+# bf16; a training step at 128 px, batch 4: 1667 vs 1729 fp32, 1038 vs 1129 bf16; sdpa no faster
+# (319 fp32, 263 bf16 at 256). CUDA: matmul runs both products as cuBLAS GEMMs (Hopper tensor-core
+# kernels); the head dims here (576-4608) exceed flash attention's 256, which leaves sdpa the
+# memory-efficient kernel, whose output for head dims over 128 round-trips a float32 buffer once
+# per 64 keys. Predicted, not yet measured on a GPU: `python -m inpaint_studio bench --device
+# cuda` prints both. The direct kernel stays the reference and takes the flow's argmax.
+KERNEL_FOR_DEVICE = {"cuda": "matmul", "cpu": "matmul"}  # other devices: direct
 # Chunk budget (score elements per chunk) of the direct and matmul kernels. CUDA: 64M (scores and
 # weights 256 MB in half precision at most: large GEMMs, yet small beside the engine's memory budget).
 CHUNK_ELEMENTS = {"cuda": 1 << 26}  # other devices: 1 << 23 (8M floats, 32 MB: fits CPU caches well)
