@@ -1,14 +1,16 @@
-"""python -m inpaint_studio (inpaint-studio-cli): inpaint, models, bench.
+"""python -m inpaint_studio (inpaint-studio-cli): inpaint, models, bench, scratch-finder-eval.
 
 Every error a user can cause ends in one line on stderr and exit status 2, never a traceback."""
 from __future__ import annotations
 
 import argparse
-import sys
+
+from .contracts.commands import run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__, bench, cli_inpaint, cli_models
+    from .restoration import scratch_finder_eval
 
     parser = argparse.ArgumentParser(
         prog="inpaint-studio-cli",
@@ -18,24 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_inpaint.register(sub)
     cli_models.register(sub)
     bench.register(sub)
+    scratch_finder_eval.register(sub)
     return parser
-
-
-def run_command(parser: argparse.ArgumentParser, argv: list[str] | None, user_errors: tuple = ()) -> int:
-    """Parse argv and run the chosen subcommand's `func`; errors in `user_errors` become one
-    line on stderr and exit status 2. Shared by this CLI and the trainer's."""
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
-    try:
-        return int(args.func(args) or 0)
-    except user_errors as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,10 +43,10 @@ def list_models(args: argparse.Namespace) -> int:
     default = registry.default_id()
     rows = [("", "ID", "NAME", "WHERE", "ATTENTION", "SIZE", "VAL PSNR")]
     for m in models:
-        psnr = m.card.get("metrics", {}).get("val_psnr")
+        psnr = m.card.metrics.val_psnr
         rows.append(("*" if m.id == default else "", m.id, m.name, "bundled" if m.bundled else "user",
-                     f"{m.architecture['attention']}/{m.architecture['affinity']}",
-                     f"{m.size_bytes / 2**20:.1f} MB", f"{psnr:.2f} dB" if isinstance(psnr, (int, float)) else "-"))
+                     f"{m.architecture.attention}/{m.architecture.affinity}",
+                     f"{m.size_bytes / 2**20:.1f} MB", f"{psnr:.2f} dB" if psnr is not None else "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())

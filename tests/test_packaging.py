@@ -46,3 +46,9 @@ def test_the_wheel_carries_the_bundled_models(tmp_path):
     assert {n.split(".data", 1)[1] for n in names if ".data/" in n} == {f"{prefix}/demo.json",
                                                                          f"{prefix}/demo.safetensors"}
     assert any(n == "trainer/EVENTS.md" for n in names)
+    rooms = ("inpaint_studio/contracts/card.py", "inpaint_studio/app/document/layers.py",
+             "inpaint_studio/app/editor/main_window.py", "inpaint_studio/app/ui/theme.py",
+             "inpaint_studio/app/training/launcher.py", "inpaint_studio/app/guidance/learn_photo.py",
+             "inpaint_studio/app/restoration/scratch_finder.py", "inpaint_studio/restoration/scratch_finder.py",
+             "trainer/fit/loop.py", "trainer/learn_photo/learn.py", "trainer/release/bundle.py")
+    assert set(rooms) <= set(names)

@@ -58,15 +58,15 @@ def test_bundle_joins_parts_completes_the_card_and_becomes_the_default(tmp_path,
     assert bundled.bundled and bundled.weights_path.read_bytes() == blob
     load_generator(bundled)
     card = bundled.card
-    assert card["training"]["iterations"] == 1234 and card["training"]["hardware"] == "NVIDIA H200"
-    assert "checkpoint" not in card["training"]
-    sources = card["training"]["data"]["sources"]
+    assert card.training.iterations == 1234 and card.training.hardware == "NVIDIA H200"
+    assert "checkpoint" not in card.training.to_dict()
+    sources = card.training.data["sources"]
     assert sources["mate-backgrounds"] == {"version": "1.0", "train": 1, "val": 1,
                                            "licences": {"CC-BY-SA-4.0": 1, "GPL-2+": 1}}
-    assert sources["opencv-doc"]["train"] == 1 and card["training"]["data"]["photographs"] == 3
-    assert [r["method"] for r in card["metrics"]["held_out"]["center"]["rows"]] == [
+    assert sources["opencv-doc"]["train"] == 1 and card.training.data["photographs"] == 3
+    assert [r["method"] for r in card.metrics.held_out["center"]["rows"]] == [
         "this model", "this model, no colour adaptation", "opencv telea", "opencv ns"]
-    assert "BSD-3-Clause (1 photo)" in card["licence"] and "photos)" not in card["licence"]
+    assert "BSD-3-Clause (1 photo)" in card.licence and "photos)" not in card.licence
 
 
 def test_broken_weights_are_refused_and_nothing_is_shipped(tmp_path, capsys):

@@ -1,8 +1,8 @@
 """Two processes under torchrun with the gloo backend on CPU: DistributedDataParallel and
 DistributedSampler; only rank 0 writes events and checkpoints."""
 from test_trainer_support import fit_args, make_folder, start_trainer
-from trainer import checkpoint as ckpt
-from trainer.events import read_events
+from trainer.fit import checkpoint as ckpt
+from inpaint_studio.contracts.events import read_events
 
 
 def test_two_process_gloo_run(tmp_path):

@@ -5,9 +5,9 @@ import shutil
 import torch
 
 from test_trainer_support import fit_args, make_folder
-from trainer import checkpoint as ckpt
+from trainer.fit import checkpoint as ckpt
 from trainer import cli
-from trainer.loop import Trainer, prepare_config
+from trainer.fit.loop import Trainer, prepare_config
 
 
 def test_a_packed_run_is_smaller_and_resumes_with_the_same_weights(tmp_path, capsys):

@@ -5,10 +5,11 @@ import signal
 import torch
 
 from test_trainer_support import fit_args, make_folder, start_trainer, wait_for_event
-from trainer import checkpoint as ckpt
+from trainer.fit import checkpoint as ckpt
 from trainer import cli
-from trainer.events import EventWriter, read_events
-from trainer.loop import Trainer, prepare_config
+from inpaint_studio.contracts.events import read_events
+from trainer.events import EventWriter
+from trainer.fit.loop import Trainer, prepare_config
 
 
 def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path):

@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from test_trainer_support import photo
-from trainer.config import (BASE_BATCH, CUDA_BATCH_256, SCRATCH_DEFAULTS, TrainConfig, activation_bytes,
-                            default_batch, default_workers, discriminator_learning_rate, learning_rate)
+from inpaint_studio.contracts.training import (BASE_BATCH, BATCH_SIZE, GPU_MEMORY_SHARE, SCRATCH, TrainConfig,
+                                               activation_bytes, batch_size_for, discriminator_learning_rate,
+                                               learning_rate, workers_for)
 from inpaint_studio.network import PatchDiscriminator, PENNetGenerator
-from trainer.data import to_network
-from trainer.losses import LossWeights
-from trainer.masks import fixed_masks, to_tensor
-from trainer.step import TrainStep, adam_flags, make_adam, place, resolve_compile
+from trainer.fit.data import to_network
+from trainer.fit.losses import LossWeights
+from trainer.fit.masks import fixed_masks, to_tensor
+from trainer.fit.step import TrainStep, adam_flags, make_adam, place, resolve_compile
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
@@ -50,7 +51,7 @@ def test_adam_is_fused_on_cuda_and_cpu_and_steps_like_the_plain_one():
 
 def test_learning_rate_rule_scales_with_the_square_root_of_the_batch_after_a_warm_up():
     cfg = TrainConfig(iterations=200_000)
-    base = SCRATCH_DEFAULTS["lr"]
+    base = SCRATCH["lr"]
     assert learning_rate(cfg, BASE_BATCH, 0) == base and learning_rate(cfg, 2, 5) == base
     ramp = [learning_rate(cfg, 32, i) for i in (0, 250, 500, 998, 999, 50_000)]
     assert ramp == sorted(ramp) and ramp[0] < 1.01 * base
@@ -64,13 +65,13 @@ def test_learning_rate_rule_scales_with_the_square_root_of_the_batch_after_a_war
 
 
 def test_default_batch_and_workers():
-    assert default_batch("cpu", 256) == 2 and default_workers("cpu") == 0
-    assert default_batch("cuda", 256, 141 << 30) == CUDA_BATCH_256
-    assert default_batch("cuda", 512, 141 << 30) == CUDA_BATCH_256 // 4
-    small = default_batch("cuda", 256, 4 << 30)  # a 4 GB GPU: what fits
-    assert small < CUDA_BATCH_256 and activation_bytes(256, small) <= 0.7 * (4 << 30)
-    assert activation_bytes(256, 2 * small) > 0.7 * (4 << 30)
-    assert default_workers("cuda", 16) == 14 and default_workers("cuda", 2) == 1
+    assert batch_size_for("cpu", 256) == BATCH_SIZE["cpu"] and workers_for("cpu") == 0
+    assert batch_size_for("cuda", 256, 141 << 30) == BATCH_SIZE["cuda"] == batch_size_for("cuda")
+    assert batch_size_for("cuda", 512, 141 << 30) == BATCH_SIZE["cuda"] // 4
+    small = batch_size_for("cuda", 256, 4 << 30)  # a 4 GB GPU: what fits
+    assert small < BATCH_SIZE["cuda"] and activation_bytes(256, small) <= GPU_MEMORY_SHARE * (4 << 30)
+    assert activation_bytes(256, 2 * small) > GPU_MEMORY_SHARE * (4 << 30)
+    assert workers_for("cuda", 16) == 14 and workers_for("cuda", 2) == 1
 
 
 def test_activation_estimate_covers_the_counted_saved_tensors():
@@ -107,7 +108,7 @@ def test_scaled_learning_rate_at_batch_32_trains_without_diverging():
         terms = step(image, mask)
         assert all(torch.isfinite(v) for v in terms.values()), terms
         history.append(terms["reconstruction"].item())
-    assert step.opt_g.param_groups[0]["lr"] == pytest.approx(2 * SCRATCH_DEFAULTS["lr"])
+    assert step.opt_g.param_groups[0]["lr"] == pytest.approx(2 * SCRATCH["lr"])
     assert np.mean(history[-3:]) < 0.85 * np.mean(history[:3]), history
 
 

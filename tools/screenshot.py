@@ -99,8 +99,8 @@ def _shoot(args, width, height) -> int:
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
-    from inpaint_studio.app.main_window import MainWindow
-    from inpaint_studio.app.theme import apply_dark_theme
+    from inpaint_studio.app.editor.main_window import MainWindow
+    from inpaint_studio.app.ui.theme import apply_dark_theme
     from inpaint_studio.imaging import write_image
 
     app = QApplication.instance() or QApplication(["inpaint-studio"])
@@ -111,7 +111,7 @@ def _shoot(args, width, height) -> int:
     path = Path(args.image) if args.image else Path(os.environ["INPAINT_STUDIO_HOME"]) / "landscape.jpg"
     if not args.image:
         write_image(path, synthetic_photo(), quality=92)
-    if not window.open_path(path):
+    if not window.files.open_path(path):
         print(window.banner.text(), file=sys.stderr)
         return 1
     for _ in range(10):
@@ -121,7 +121,7 @@ def _shoot(args, width, height) -> int:
     doc = window.document
     window.set_tool("brush")
     window.brush_size = args.brush or max(8, doc.width // 33)
-    window.set_engine(args.engine)
+    window.inpainting.set_engine(args.engine)
 
     def paint(strokes):
         viewport = window.canvas.viewport()
@@ -138,9 +138,9 @@ def _shoot(args, width, height) -> int:
         window.brush_size = args.first_brush or final_size
         paint(parse_strokes(args.first_fill))
         window.brush_size = final_size
-        window.inpaint()
+        window.inpainting.inpaint()
         deadline = time.time() + 120
-        while window.job is not None and time.time() < deadline:
+        while window.inpainting.job is not None and time.time() < deadline:
             app.processEvents()
             time.sleep(0.02)
     paint(parse_strokes(args.strokes))

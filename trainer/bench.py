@@ -20,13 +20,14 @@ from pathlib import Path
 
 import torch
 
+from inpaint_studio.contracts.training import batch_size_for
+from inpaint_studio.engine.device import TRAINING, autocast, resolve_precision
 from inpaint_studio.network import PatchDiscriminator, PENNetGenerator, generator_input
 from inpaint_studio.network.attention import COMPUTES, KERNELS
 
-from .config import default_batch
-from .losses import LossWeights
-from .masks import fixed_masks, to_tensor
-from .step import TrainStep, autocast, make_adam, place, resolve_compile, resolve_precision
+from .fit.losses import LossWeights
+from .fit.masks import fixed_masks, to_tensor
+from .fit.step import TrainStep, make_adam, place, resolve_compile
 
 # what runs when no option is given (a GPU session's minutes are few: ~8 minutes on an H200)
 CPU_PLAN = {"batches": (1, 4), "variants": ("holes", "reference"), "compile": ("off",)}
@@ -85,7 +86,7 @@ def measure(device: torch.device, variant: str, batch: int, size: int, steps: in
     generator, discriminator = _models(device, variant, seed)
     step = TrainStep(generator, discriminator, make_adam(generator.parameters(), 1e-4, (0.5, 0.999), device),
                      make_adam(discriminator.parameters(), 1e-4, (0.5, 0.999), device), LossWeights(), device,
-                     resolve_precision(precision, device), compile=compile)
+                     resolve_precision(precision, device, TRAINING), compile=compile)
     masks = torch.stack([to_tensor(m) for m in fixed_masks("mixed", batch * (steps + warmup + profile), size, seed=seed)])
     masks = masks.pin_memory() if device.type == "cuda" else masks
     image = torch.rand(batch, 3, size, size, device=device) * 2 - 1
@@ -153,7 +154,7 @@ def plan_cells(devices, batches, variants, compile_choice, precision, size) -> l
     cells = []
     for name in devices:
         device = torch.device(name)
-        prec = resolve_precision(precision, device)
+        prec = resolve_precision(precision, device, TRAINING)
         plan = CUDA_PLAN if name == "cuda" else CPU_PLAN
         compiles = plan["compile"] if compile_choice is None else compile_choice
         for flag in compiles:
@@ -217,7 +218,7 @@ def run(size: int = 256, batches=None, devices=None, steps: int = 5, warmup: int
     if profile:
         first = cells[0]
         device = torch.device(first.device)
-        batch = default_batch(device.type, size, torch.cuda.get_device_properties(device).total_memory
+        batch = batch_size_for(device.type, size, torch.cuda.get_device_properties(device).total_memory
                               if device.type == "cuda" else None)
         compiled = resolve_compile(None, device)
         log(f"profiling 2 steps: {first.device} batch {batch} holes compile {'on' if compiled else 'off'} ...")

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 
 from inpaint_studio import imaging
+from inpaint_studio.engine.device import TRAINING, resolve_device
 
-from .data import center_crop, load_rgb, scan_folder, to_network
-from .distributed import resolve_device
-from .masks import fixed_masks, to_tensor
-from .metrics import image_metrics
-from .validation import inpaint
+from .fit.data import center_crop, load_rgb, scan_folder, to_network
+from .fit.masks import fixed_masks, to_tensor
+from .fit.metrics import image_metrics
+from .fit.validation import inpaint
 
 CLASSICAL = ("telea", "ns", "patchmatch")  # those installed take part
 LABELS = {"telea": "opencv telea", "ns": "opencv ns", "patchmatch": "patchmatch"}
@@ -91,7 +91,7 @@ def model_outputs(model_id: str, crops, holes, device: str = "auto"):
     """The network's whole outputs (float32 NxHxWx3 in [0, 255]) and the seconds they took."""
     from inpaint_studio.engine.registry import ModelRegistry, load_generator
 
-    dev = resolve_device(device)
+    dev = resolve_device(device, TRAINING)
     generator = load_generator(ModelRegistry().get(model_id), device=dev)
     images = torch.stack([to_network(c) for c in crops])
     masks = torch.stack([to_tensor(m) for m in holes])

@@ -1,4 +1,4 @@
-"""The Inpaint Studio desktop editor (PySide6). `main(argv)` starts it; see main_window.py for
+"""The Inpaint Studio desktop editor (PySide6). `main(argv)` starts it; see editor/main_window.py for
 the window's API."""
 from __future__ import annotations
 
@@ -11,22 +11,22 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from .theme import apply_dark_theme
+    from .ui.theme import apply_dark_theme
 
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("Inpaint Studio")
     app.setOrganizationName("InpaintStudio")
     apply_dark_theme(app)
-    from .main_window import MainWindow
+    from .editor.main_window import MainWindow
 
     window = MainWindow()
     window.show()
     paths = [a for a in argv[1:] if not a.startswith("-")]
 
     def start():
-        restored = window.offer_recovery()
+        restored = window.files.offer_recovery()
         if paths and not restored:
-            window.open_path(paths[0])
+            window.files.open_path(paths[0])
 
     QTimer.singleShot(0, start)
     return app.exec()
