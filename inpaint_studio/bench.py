@@ -1,10 +1,11 @@
-"""`bench` subcommand: generator latency and peak memory per image, `holes` versus `reference`
-attention and their variants, per size, batch and precision, as one table.
+"""`bench` subcommand: generator latency and peak memory per image of each architecture (PEN-Net,
+DeepFill v1), `holes` versus `reference` attention and their variants, per size, batch and
+precision, as one table.
 
 Square inputs with a centred hole of a quarter of the area, random weights (speed does not
 depend on them). A variant is MODE[:COMPUTE[:KERNEL]][/eager] (network.attention; `auto` where left
 out: what the engine runs, including CUDA graphs where the attention is dense; /eager: without
-graphs). Latency: every variant of a (device, size, batch, precision) cell in one process, runs
+graphs; PEN-Net only: other architectures run the plain modes). Latency: every variant of a (device, size, batch, precision) cell in one process, runs
 alternating, so that a machine whose speed drifts affects all alike; medians. Peak memory: on
 CPU the rise of a fresh process's peak RSS over the loaded model, one process per variant; on
 CUDA torch.cuda.max_memory_allocated over the first (eager) pass. Progress goes to stderr, the
@@ -33,18 +34,24 @@ PASS_SECONDS_256 = {"cpu": {"holes": 0.11, "reference": 0.33}, "cuda": {"holes":
 PROCESS_SECONDS = 4.0  # start-up of a measuring process (imports, model)
 
 
-#  the release's dense attention at the finest level is an (H/4 * W/4)^2 float32 matrix
-def dense_matrix_gb(size: int) -> float:
-    n = (size // 4) ** 2
+# the dense attention matches every position of its grid with every other: an (H/s * W/s)^2
+# float32 matrix, s the matching grid's stride (PEN-Net's finest ATN: 4, contextual attention: 8)
+def dense_matrix_gb(size: int, stride: int = 4) -> float:
+    n = (size // stride) ** 2
     return n * n * 4 / 1e9
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("bench", help="benchmark the generator: holes vs reference attention",
+    from .contracts.card import ARCHITECTURES
+
+    parser = subparsers.add_parser("bench", help="benchmark the generators: speed and memory per architecture, "
+                                                 "holes vs reference attention",
                                    description="Generator latency and peak memory per image as one table: "
                                                "CPU always, CUDA when present. It says what it runs and "
                                                "about how long first.")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    parser.add_argument("--arch", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES),
+                        help="architectures to measure (default: all)")
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all",
                         help="all = CPU, and CUDA when present")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per cell (median)")
@@ -59,7 +66,7 @@ def register(subparsers) -> None:
     parser.add_argument("--variants", nargs="+", metavar="MODE[:COMPUTE[:KERNEL]][/eager]",
                         help="default: holes and reference on CPU; on CUDA also the old direct kernel, "
                              "sdpa, and holes without CUDA graphs")
-    parser.add_argument("--child", nargs=5, metavar=("SIZE", "BATCH", "PRECISION", "VARIANTS", "DEVICE"),
+    parser.add_argument("--child", nargs=6, metavar=("SIZE", "BATCH", "PRECISION", "VARIANTS", "DEVICE", "ARCH"),
                         help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
@@ -80,9 +87,25 @@ def parse_variant(text: str) -> tuple[str, str, str, bool]:
     return mode, compute, kernel, suffix != "eager"
 
 
+def tunable(generator) -> bool:
+    """Whether the generator's attention takes COMPUTE and KERNEL choices and CUDA graphs (PEN-Net)."""
+    return hasattr(generator, "attention_plan")
+
+
+def arch_variants(arch: str, variants: list[str]) -> list[str]:
+    """The variants an architecture runs: all for PEN-Net, the plain modes for the others."""
+    from .network import GENERATORS
+
+    if hasattr(GENERATORS[arch], "attention_plan"):
+        return list(variants)
+    return [v for v in variants if parse_variant(v)[1:] == ("auto", "auto", True)]
+
+
 def describe(generator, variant: str, batch: int, size: int, device: str) -> str:
     """'holes (dense, matmul, graph)': the finest ATN's choices and whether a CUDA graph runs."""
     _, _, _, graphs = parse_variant(variant)
+    if not tunable(generator):
+        return f"{generator.attention} (contextual)"
     compute, kernel = generator.attention_plan(batch, size, size, device)[-1]
     graph = graphs and device == "cuda" and not generator.packs(batch, size, size, device)
     return f"{generator.attention} ({compute}, {kernel}{', graph' if graph else ''})"
@@ -91,9 +114,9 @@ def describe(generator, variant: str, batch: int, size: int, device: str) -> str
 # -- the command ----------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
     if args.child:
-        size, batch, precision, variants, device = args.child
+        size, batch, precision, variants, device, arch = args.child
         print(json.dumps(measure(int(size), int(batch), precision, variants.split(","), device, args.repeats,
-                                 args.threads)))
+                                 args.threads, arch)))
         return 0
     import torch
 
@@ -111,19 +134,19 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("CUDA was asked for but is not available")
     cells = plan_cells(devices, args)
     minutes = estimate_seconds(cells, args.repeats) / 60
-    print(f"PEN-Net inference: {len(cells)} cells of (device, size, batch, precision) x their variants, "
+    print(f"Inference: {len(cells)} cells of (architecture, device, size, batch, precision) x their variants, "
           f"{args.repeats} timed runs each after a warm-up; roughly {max(1, round(minutes))} min (estimate)",
           flush=True)
     rows = []
-    for i, (device, size, batch, precision, variants, skipped) in enumerate(cells, 1):
-        print(f"[{i}/{len(cells)}] {device} {size} px batch {batch} {precision}: {', '.join(variants)} ...",
+    for i, (arch, device, size, batch, precision, variants, skipped) in enumerate(cells, 1):
+        print(f"[{i}/{len(cells)}] {arch} {device} {size} px batch {batch} {precision}: {', '.join(variants)} ...",
               file=sys.stderr, flush=True)
         start = time.perf_counter()
         peaks = {}
         if device == "cpu":  # peak RSS only rises: one fresh process per variant
             for v in variants:
-                peaks[v] = _run_child(size, batch, precision, [v], device, 0, args.threads).get(v, {})
-        times = _run_child(size, batch, precision, variants, device, args.repeats, args.threads)
+                peaks[v] = _run_child(size, batch, precision, [v], device, 0, args.threads, arch).get(v, {})
+        times = _run_child(size, batch, precision, variants, device, args.repeats, args.threads, arch)
         cells_out = {}
         for v in variants:
             cell = dict(times.get(v) or {"error": times.get("error", "no result")})
@@ -131,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
                 cell["peak_mb"] = (peaks.get(v) or {}).get("peak_mb")
             cells_out[v] = cell
         cells_out.update({v: {"skipped": True} for v in skipped})
-        rows.append((device, size, batch, precision, cells_out))
+        rows.append((arch, device, size, batch, precision, cells_out))
         done = [f"{v} {c['median_ms']:.1f} ms" for v, c in cells_out.items() if "median_ms" in c]
         print(f"      {'; '.join(done) or 'no result'} ({time.perf_counter() - start:.0f} s)", file=sys.stderr,
               flush=True)
@@ -140,12 +163,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def plan_cells(devices, args) -> list[tuple]:
-    """[(device, size, batch, precision, variants, skipped)]; dense variants above --reference-max
-    are skipped on the CPU."""
+    """[(arch, device, size, batch, precision, variants, skipped)]; dense variants above
+    --reference-max are skipped on the CPU."""
     cells = []
-    for device in devices:
+    for arch, device in ((a, d) for d in devices for a in args.arch):
         precisions = args.precision or DEFAULT_PRECISIONS[device]
-        variants = list(args.variants or DEFAULT_VARIANTS[device])
+        variants = arch_variants(arch, args.variants or DEFAULT_VARIANTS[device])
+        if not variants:
+            continue
         for precision in precisions:
             for size in args.sizes:
                 batches = list(args.batch)
@@ -154,8 +179,8 @@ def plan_cells(devices, args) -> list[tuple]:
                 for batch in batches:
                     skipped = [v for v in variants if device == "cpu" and size > args.reference_max
                                and _dense_on_cpu(v)]
-                    cells.append((device, size, batch, precision, [v for v in variants if v not in skipped],
-                                  skipped))
+                    cells.append((arch, device, size, batch, precision,
+                                  [v for v in variants if v not in skipped], skipped))
     return cells
 
 
@@ -166,7 +191,7 @@ def _dense_on_cpu(variant: str) -> bool:
 
 def estimate_seconds(cells, repeats: int) -> float:
     total = 0.0
-    for device, size, batch, _precision, variants, _skipped in cells:
+    for _arch, device, size, batch, _precision, variants, _skipped in cells:
         per_pass = 0.0
         for v in variants:
             mode, compute, _, _ = parse_variant(v)
@@ -178,9 +203,9 @@ def estimate_seconds(cells, repeats: int) -> float:
     return total
 
 
-def _run_child(size, batch, precision, variants, device, repeats, threads) -> dict:
+def _run_child(size, batch, precision, variants, device, repeats, threads, arch) -> dict:
     cmd = [sys.executable, "-m", "inpaint_studio", "bench", "--child", str(size), str(batch), precision,
-           ",".join(variants), device, "--repeats", str(repeats), "--threads", str(threads)]
+           ",".join(variants), device, arch, "--repeats", str(repeats), "--threads", str(threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -190,7 +215,7 @@ def _run_child(size, batch, precision, variants, device, repeats, threads) -> di
 
 # -- measuring (in a child process) --------------------------------------------------------------------
 def measure(size: int, batch: int, precision: str, variants: list[str], device: str, repeats: int,
-            threads: int = 0) -> dict:
+            threads: int = 0, arch: str = "pennet") -> dict:
     """Peak memory of each variant's first pass (on CPU only meaningful for the first variant, hence
     one process per variant there), then `repeats` timed passes of every variant, alternating:
     {variant: {median_ms (per image), runs, peak_mb, attention, precision, threads}}."""
@@ -198,14 +223,14 @@ def measure(size: int, batch: int, precision: str, variants: list[str], device: 
 
     from .engine.device import autocast, autocast_dtype
     from .engine.graphs import GraphCache
-    from .network import PENNetGenerator, generator_input
+    from .network import generator_input, make_generator
 
     if threads:
         torch.set_num_threads(threads)
     cuda = device == "cuda"
     dev = torch.device(device)
     torch.manual_seed(0)
-    base = PENNetGenerator().eval().requires_grad_(False).to(dev, memory_format=torch.channels_last)
+    base = make_generator(arch).eval().requires_grad_(False).to(dev, memory_format=torch.channels_last)
     image = torch.rand(batch, 3, size, size, device=dev) * 2 - 1
     mask = torch.zeros(batch, 1, size, size, device=dev)
     q = size // 4
@@ -216,6 +241,8 @@ def measure(size: int, batch: int, precision: str, variants: list[str], device: 
 
     def configure(variant):
         mode, compute, kernel, _ = parse_variant(variant)
+        if not tunable(base):
+            return base.configure(attention=mode)
         return base.configure(attention=mode, compute=compute, kernel=kernel)
 
     def forward(img, msk):
@@ -225,7 +252,8 @@ def measure(size: int, batch: int, precision: str, variants: list[str], device: 
 
     def once(variant):
         generator = configure(variant)
-        use_graph = graphs is not None and parse_variant(variant)[3] and not generator.packs(batch, size, size, device)
+        use_graph = (graphs is not None and tunable(generator) and parse_variant(variant)[3]
+                     and not generator.packs(batch, size, size, device))
         if use_graph:  # as the engine: input copies in, a replay, the output copied out
             out = graphs.run(forward, [image, mask], key=(variant,))
         else:
@@ -266,19 +294,23 @@ def measure(size: int, batch: int, precision: str, variants: list[str], device: 
 
 # -- the table -------------------------------------------------------------------------------------------
 def format_table(rows, threads_asked: int = 0) -> str:
-    head = ("device", "size", "batch", "precision", "variant", "attention (finest ATN)", "ms/image",
-            "vs holes", "peak MB")
+    from .contracts.card import ARCHITECTURES
+    from .network import GENERATORS
+
+    head = ("architecture", "device", "size", "batch", "precision", "variant", "attention (finest ATN)",
+            "ms/image", "vs holes", "peak MB")
     lines = [head]
-    for device, size, batch, precision, cells in rows:
+    for arch, device, size, batch, precision, cells in rows:
+        name = ARCHITECTURES.get(arch, arch)
         holes = (cells.get("holes") or {}).get("median_ms")
         for variant, cell in cells.items():
             if cell.get("skipped"):
-                lines.append((device, str(size), str(batch), precision, variant, "skipped", "-", "-",
-                              f"(dense: {dense_matrix_gb(size):.1f} GB matrix)"))
+                lines.append((name, device, str(size), str(batch), precision, variant, "skipped", "-", "-",
+                              f"(dense: {dense_matrix_gb(size, GENERATORS[arch].attention_stride):.1f} GB matrix)"))
                 continue
             ms = cell.get("median_ms")
             peak = cell.get("peak_mb")
-            lines.append((device, str(size), str(batch), cell.get("precision", precision), variant,
+            lines.append((name, device, str(size), str(batch), cell.get("precision", precision), variant,
                           cell.get("attention", "-"),
                           f"{ms:.2f}" if ms and ms < 10 else f"{ms:.0f}" if ms else f"error: {cell.get('error', '?')}",
                           f"{holes / ms:.2f}x" if ms and holes else "-",
@@ -292,4 +324,32 @@ def format_table(rows, threads_asked: int = 0) -> str:
                f"against the holes row; peak = rise over the loaded model (CPU: RSS, CUDA: allocated); CPU "
                f"threads: {threads}; {os.cpu_count()} CPUs here")
     out.extend(notes)
+    ratios = _architecture_ratios(rows)
+    if ratios:
+        out.append(ratios)
     return "\n".join(out)
+
+
+def _architecture_ratios(rows) -> str:
+    """One line: for each (device, size, batch, precision) measured for two architectures, the
+    second's time and peak memory (holes) as multiples of the first's."""
+    from .contracts.card import ARCHITECTURES
+
+    seen: dict[tuple, list] = {}
+    for arch, device, size, batch, precision, cells in rows:
+        seen.setdefault((device, size, batch, precision), []).append((arch, cells.get("holes") or {}))
+    parts, pair = [], None
+    for (device, size, batch, precision), found in seen.items():
+        if len(found) < 2:
+            continue
+        (a, first), (b, second) = found[:2]
+        pair = pair or (a, b)
+        t1, t2 = first.get("median_ms"), second.get("median_ms")
+        m1, m2 = first.get("peak_mb"), second.get("peak_mb")
+        if t1 and t2:
+            memory = f", peak memory {m2 / m1:.2f}x" if m1 and m2 else ""
+            parts.append(f"{device} {size} batch {batch} {precision}: time {t2 / t1:.2f}x{memory}")
+    if not parts:
+        return ""
+    first, second = (ARCHITECTURES.get(a, a) for a in pair)
+    return f"{second} / {first} (holes): " + "; ".join(parts)

@@ -17,13 +17,13 @@ cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 part="${1:-all}"
 device=cuda
-infer_opts=(--sizes 256 512 1024 --repeats 20)
+infer_opts=(--sizes 256 512 1024 --repeats 20 --arch pennet)
 train_opts=()
 case "$part" in
     inference|training|all) ;;
     check)
         device=cpu
-        infer_opts=(--sizes 64 --repeats 1 --precision fp32)
+        infer_opts=(--sizes 64 --repeats 1 --precision fp32 --arch pennet)
         train_opts=(--size 64 --batches 1 --variants holes --steps 1 --warmup 0 --precision fp32)
         ;;
     *) echo "usage: tools/gpu_bench.sh inference|training|all|check" >&2; exit 2 ;;

@@ -27,11 +27,11 @@ from inpaint_studio.contracts.runs import CHECKPOINTS_DIR, RUN_FILE, SAMPLES_DIR
 from inpaint_studio.contracts.training import (BASE_BATCH, batch_size_for, discriminator_learning_rate, learning_rate,
                                                resolved_record, saved_settings, workers_for)
 from inpaint_studio.engine.device import TRAINING, resolve_precision
-from inpaint_studio.network import PatchDiscriminator, PENNetGenerator
+from inpaint_studio.network import make_discriminator, make_generator
 
 from . import distributed
-from .checkpoint import (CheckpointError, latest_checkpoint, list_checkpoints, remove_stale_temporaries,
-                         save_checkpoint)
+from .checkpoint import (CheckpointError, checkpoint_architecture, latest_checkpoint, list_checkpoints,
+                         remove_stale_temporaries, save_checkpoint)
 from .config import TrainConfig, build_config
 from .data import SampleStream, TrainImages, ValImages, collate, holdout, scan_folder
 from ..events import EventWriter
@@ -52,20 +52,37 @@ def prepare_config(given: dict, resume: bool) -> TrainConfig:
     out = given.get("out")
     if given.get("base"):
         given = {**given, "base": resolve_base(given["base"])}
+        given.update(base_architecture(given))
     if resume:
         if not out:
             raise ValueError("--resume needs --out RUN_DIR: the run to continue")
         run_file = Path(out) / RUN_FILE
         if not run_file.is_file():
             raise ValueError(f"{out}: not a training run folder (no {RUN_FILE}); nothing to resume")
-        saved = json.loads(run_file.read_text(encoding="utf-8"))["config"]
-        return build_config(given, saved_settings(saved))
+        saved = _saved_config(run_file)
+        try:
+            return build_config(given, saved_settings(saved))
+        except (TypeError, AttributeError) as exc:  # a value of the wrong kind in the saved settings
+            raise ValueError(f"{run_file}: the saved settings are damaged ({exc}), so the run cannot be "
+                             "resumed") from None
     if out and list_checkpoints(Path(out) / CHECKPOINTS_DIR):
         raise ValueError(f"{out} already holds a training run: use --resume to continue it, "
                          "or choose another --out folder")
     if not given.get("data"):
         raise ValueError("--data DIR is required: a folder of photos to train on")
     return build_config(given)
+
+
+def _saved_config(run_file: Path) -> dict:
+    """The settings a run was started with, from its run.json; damage is a ValueError naming it."""
+    try:
+        saved = json.loads(run_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{run_file}: damaged, so the run cannot be resumed ({exc})") from None
+    config = saved.get("config") if isinstance(saved, dict) else None
+    if not isinstance(config, dict):
+        raise ValueError(f"{run_file}: holds no training settings ('config'), so the run cannot be resumed")
+    return config
 
 
 def resolve_base(model_id: str) -> str:
@@ -80,6 +97,19 @@ def resolve_base(model_id: str) -> str:
                                 "(train from scratch by leaving out --base)")
         return chosen
     return registry.get(model_id).id
+
+
+def base_architecture(given: dict) -> dict:
+    """A fine-tune continues its base model's network: its architecture and width, which an
+    --arch or --cnum that says otherwise cannot change."""
+    from inpaint_studio.engine.registry import ModelRegistry
+
+    arch = ModelRegistry().get(given["base"]).architecture
+    for key, have in (("arch", arch.name), ("cnum", arch.cnum)):
+        if given.get(key) is not None and given[key] != have:
+            raise ValueError(f"--{key} {given[key]} does not match the base model '{given['base']}' "
+                             f"({key} {have}): a fine-tune keeps its base's network")
+    return {"arch": arch.name, "cnum": arch.cnum}
 
 
 class Trainer:
@@ -153,9 +183,9 @@ class Trainer:
     def _setup_models(self) -> None:
         cfg, saved = self.cfg, self._saved
         self.base_info = saved.get("base") if saved else None
-        cnum = 32
         if saved:  # the checkpoint has the weights: the base model need not be installed now
-            cnum = int(saved["generator"]["dw_conv01.0.weight"].shape[0])
+            held = checkpoint_architecture(saved)
+            cfg.arch, cfg.cnum = held["name"], int(held["cnum"])
         elif cfg.base:
             from inpaint_studio.engine.registry import ModelRegistry, load_generator
 
@@ -164,12 +194,12 @@ class Trainer:
             if arch.affinity != cfg.affinity:
                 self._log(f"using the base model's affinity '{arch.affinity}'")
                 cfg.affinity = arch.affinity
-            cnum = arch.cnum
             base_state = load_generator(info).state_dict()
             self.base_info = {"id": info.id, "name": info.name, "licence": info.card.licence}
-        self.generator = PENNetGenerator(attention=cfg.attention, affinity=cfg.affinity, cnum=cnum)
-        self.generator.configure(kernel=cfg.attention_kernel, compute=cfg.attention_compute)
-        self.discriminator = PatchDiscriminator()
+        self.generator = make_generator(cfg.arch, attention=cfg.attention, affinity=cfg.affinity, cnum=cfg.cnum)
+        if hasattr(self.generator, "attention_plan"):  # PEN-Net's ATNs take the speed choices
+            self.generator.configure(kernel=cfg.attention_kernel, compute=cfg.attention_compute)
+        self.discriminator = make_discriminator(cfg.arch)
         if saved:
             self.generator.load_state_dict(saved["generator"])
             self.discriminator.load_state_dict(saved["discriminator"])
@@ -378,6 +408,7 @@ class Trainer:
             "iteration": it,
             # the learning rate the run used, for the model card (run.json keeps None: the rule)
             "config": {**self.config_record(), "lr": self._lr(it)},
+            "architecture": {"name": self.cfg.arch, "cnum": self.cfg.cnum},
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(),
