@@ -87,10 +87,11 @@ def test_broken_weights_are_refused_and_nothing_is_shipped(tmp_path, capsys):
     assert "not a model card" in capsys.readouterr().err and list(models.iterdir()) == []
 
 
-def test_results_figure_shows_input_fill_telea_and_original(tmp_path, monkeypatch, capsys):
+def test_results_figure_shows_input_fills_and_original(tmp_path, monkeypatch, capsys):
     from PIL import Image
 
     from test_trainer_support import make_folder
+    from trainer.figure import columns
 
     monkeypatch.setenv("INPAINT_STUDIO_HOME", str(tmp_path / "home"))
     info = save_generator(PENNetGenerator(), "Tiny", card={"architecture": {"input_size": 64}})
@@ -98,10 +99,13 @@ def test_results_figure_shows_input_fill_telea_and_original(tmp_path, monkeypatc
     out = tmp_path / "docs" / "results.png"
     assert trainer_main(["figure", "--model", info.id, "--data", str(photos), "--out", str(out),
                          "--rows", "2", "--size", "64", "--device", "cpu"]) == 0
+    titles = [t for t, _ in columns()]
+    assert titles[:3] == ["input", "PEN-Net", "Auto"] and titles[-1] == "original" and "OpenCV Telea" in titles
+    n = len(titles)
     sheet = Image.open(out)
-    assert sheet.size == (4 * 64 + 3 * 4, 22 + 2 * 64 + 4)
-    cells = [[np.asarray(sheet)[22 + r * 68:22 + r * 68 + 64, c * 68:c * 68 + 64] for c in range(4)] for r in range(2)]
+    assert sheet.size == (n * 64 + (n - 1) * 4, 22 + 2 * 64 + 4)
+    cells = [[np.asarray(sheet)[22 + r * 68:22 + r * 68 + 64, c * 68:c * 68 + 64] for c in range(n)] for r in range(2)]
     for row in cells:
-        assert not np.array_equal(row[0], row[3]) and not np.array_equal(row[1], row[3])  # tinted, filled
+        assert all(not np.array_equal(cell, row[-1]) for cell in row[:-1])  # tinted, filled (and captioned)
     assert trainer_main(["figure", "--model", "nope", "--data", str(photos), "--out", str(out)]) == 2
     assert "Unknown model" in capsys.readouterr().err

@@ -1,5 +1,5 @@
-"""python -m trainer (inpaint-studio-trainer): fit, export, pack, bundle, evaluate, figure, bench,
-corpus, adapt, adapt-eval.
+"""python -m trainer (inpaint-studio-trainer): fit, export, pack, bundle, evaluate, auto-rule, figure,
+bench, corpus, adapt, adapt-eval.
 
 Exit status: 0 done (or stopped on request), 1 the run failed while training, 2 bad input
 (folder, options, model id) reported before anything started. `fit` reports every outcome as
@@ -15,6 +15,7 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     from . import corpus
+    from .evaluate import HALVES
     from .masks import EVAL_MASK_KINDS, MASK_KINDS
     from .step import PRECISIONS
 
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--checkpoint", help="a specific checkpoint file (default: the newest)")
     export.set_defaults(func=cmd_export)
 
-    evaluate = sub.add_parser("evaluate", help="L1 / PSNR / SSIM of a model against Telea, NS and PatchMatch")
+    evaluate = sub.add_parser("evaluate", help="L1 / PSNR / SSIM of a model against Telea, NS, PatchMatch and Auto")
     evaluate.add_argument("--model", help="registry model id (leave out to measure the classical methods alone)")
     evaluate.add_argument("--data", required=True, help="folder of photos")
     evaluate.add_argument("--masks", choices=EVAL_MASK_KINDS, default="center",
@@ -73,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, help="at most this many images")
     evaluate.add_argument("--seed", type=int, default=0, help="mask seed")
     evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    evaluate.add_argument("--half", choices=HALVES,
+                          help="only that fixed half of the photos (by file-name hash): Auto's rule is fitted "
+                               "on 'tune', so 'report' is the held-out figure for it")
+    evaluate.add_argument("--no-auto", dest="auto", action="store_false", help="leave out the Auto row")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -97,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     pack.set_defaults(func=cmd_pack)
 
     corpus.register(sub)
-    from . import adapt_cli, bundle, figure
+    from . import adapt_cli, auto_rule, bundle, figure
 
+    auto_rule.register(sub)
     bundle.register(sub)
     figure.register(sub)
 
@@ -171,7 +177,8 @@ def cmd_pack(args) -> int:
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate, format_table
 
-    report = evaluate(args.model, args.data, args.masks, args.size, args.limit, args.device, args.seed)
+    report = evaluate(args.model, args.data, args.masks, args.size, args.limit, args.device, args.seed,
+                      half=args.half, auto=args.auto)
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0
 

@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QComboBox, QPushButton, QWidget
 
 from ..engine import InpaintError, InpaintOptions, available_devices, available_engines, create_engine
+from ..engine.auto import short_summary
 from ..engine.device import describe, resolve_device
 from .layers import HOLE, RESULT, bounding_rect, result_layer
 from .theme import icon
@@ -17,6 +18,7 @@ from .undo import AddLayerCommand, MaskCommand, MaskEdit
 from .worker import InpaintRequest, JobRunner
 
 CLASSICAL_KIND = "classical"
+AUTO_KIND = "auto"  # Auto with a PEN-Net model (without one its kind is classical)
 
 
 class InpaintActions:
@@ -60,7 +62,8 @@ class InpaintActions:
     def _add_inpaint_controls(self, toolbar) -> None:
         self.engine_combo = QComboBox()
         self.engine_combo.setMinimumWidth(220)
-        self.engine_combo.setToolTip("Inpainting engine: PEN-Net models, or OpenCV's Telea / Navier-Stokes")
+        self.engine_combo.setToolTip("Inpainting engine: Auto (the best engine for each hole region), "
+                                     "PEN-Net models, PatchMatch, or OpenCV's Telea / Navier-Stokes")
         self.engine_combo.activated.connect(lambda i: self.set_engine(self.engine_combo.itemData(i)))
         toolbar.addWidget(self.engine_combo)
         self.inpaint_button = QPushButton(icon("mdi6.auto-fix", "#ffffff"), "  Inpaint")
@@ -128,7 +131,7 @@ class InpaintActions:
         self.engine_combo.blockSignals(True)
         self.engine_combo.clear()
         for engine_id, label, kind in self.engines:
-            glyph = "mdi6.brain" if kind != CLASSICAL_KIND else "mdi6.auto-fix"
+            glyph = {AUTO_KIND: "mdi6.creation", CLASSICAL_KIND: "mdi6.auto-fix"}.get(kind, "mdi6.brain")
             self.engine_combo.addItem(icon(glyph), label, engine_id)
             action = QAction(label, self)
             action.setCheckable(True)
@@ -279,6 +282,8 @@ class InpaintActions:
         if result.changed:
             number = 1 + sum(1 for l in doc.layers if l.kind == RESULT)
             short = request.engine_label.replace("PEN-Net: ", "").split(" (")[0]
+            if result.fills:  # Auto: which engines filled the regions
+                short = f"{short}: {short_summary(result.fills)}"
             layer = result_layer(f"Inpaint {number} · {short}", request.image, result.image, request.mask,
                                  margin=request.options.feather)
         if layer is None:

@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
-from ..engine import InpaintError, PENNetEngine, resolve_device
+from ..engine import InpaintError, PENNetEngine, auto_model_id, resolve_device
 from ..engine.registry import RegistryError, read_model
 from ..imaging import ImageError, write_image, write_mask
 from ..paths import PACKAGE_ROOT, user_data_root
@@ -70,6 +70,13 @@ class AdaptProcess(QObject):
 
     def start(self) -> None:
         self.process.start(sys.executable, ["-m", "trainer", "adapt", *self.args])
+
+    def model_id(self) -> str | None:
+        """The PEN-Net model to adapt: the chosen one, or the one Auto uses; None without one."""
+        kind = self.window.engine_kind()
+        if kind == "pennet":
+            return self.window.engine_id
+        return auto_model_id() if kind == "auto" else None
 
     @property
     def running(self) -> bool:
@@ -202,7 +209,8 @@ class LearnFromPhoto(QObject):
         if not doc.mask(HOLE).data.any():
             say("Paint the hole first: learning avoids it, and the adapted model fills it.", "info")
             return False
-        if w.engine_kind() != "pennet":
+        model_id = self.model_id()
+        if model_id is None:
             say("Learning from a photo needs a PEN-Net model: choose one in the Model menu.", "info")
             return False
         if min(doc.width, doc.height) < 64:
@@ -218,9 +226,9 @@ class LearnFromPhoto(QObject):
         except (OSError, ImageError) as exc:
             say(f"Could not write the image for the trainer: {exc}")
             return False
-        self._base_label = w.engine_label().replace("PEN-Net: ", "")
+        self._base_label = w.engine_label(model_id).replace("PEN-Net: ", "")
         device = w.device if w.device in ("auto", "cpu", "cuda") else "auto"
-        args = ["--model", w.engine_id, "--image", str(folder / "image.png"), "--mask", str(folder / "mask.png"),
+        args = ["--model", model_id, "--image", str(folder / "image.png"), "--mask", str(folder / "mask.png"),
                 "--steps", str(steps), "--out-name", f"{self._base_label} adapted",
                 "--out-dir", str(folder / "model"), "--device", device]
         self._doc = doc
@@ -234,6 +242,13 @@ class LearnFromPhoto(QObject):
         w.job_label.setText("Learning from this photo…")
         self.job.start()
         return True
+
+    def model_id(self) -> str | None:
+        """The PEN-Net model to adapt: the chosen one, or the one Auto uses; None without one."""
+        kind = self.window.engine_kind()
+        if kind == "pennet":
+            return self.window.engine_id
+        return auto_model_id() if kind == "auto" else None
 
     @property
     def running(self) -> bool:
