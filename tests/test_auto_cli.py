@@ -9,7 +9,6 @@ import pytest
 
 from inpaint_studio import cli_inpaint
 from inpaint_studio.engine import clear_engine_cache
-from inpaint_studio.engine.auto import leaf
 from inpaint_studio.imaging import read_image, write_image, write_mask
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
@@ -53,3 +52,19 @@ def test_a_chosen_engine_is_named_too(inputs, capsys):
     assert cli_inpaint.main(["inpaint", "--image", str(folder / "in.png"), "--mask", str(folder / "mask.png"),
                              "--output", str(folder / "out.png"), "--model", "telea"]) == 0
     assert "engine: OpenCV Telea" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.bundled_model
+def test_guided_fill_with_auto_lets_the_model_fill_every_region(inputs, capsys):
+    folder, image, hole = inputs
+    source = np.zeros(hole.shape, np.uint8)
+    source[:, 180:] = 255
+    write_mask(folder / "source.png", source)
+    assert cli_inpaint.main(["inpaint", "--image", str(folder / "in.png"), "--mask", str(folder / "mask.png"),
+                             "--source", str(folder / "source.png"), "--output", str(folder / "out.png"),
+                             "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    regions = [m.groups() for m in map(REGION.match, err.splitlines()) if m]
+    assert len(regions) == 2 and all(r[6] == "PEN-Net (Open photos v1)" for r in regions)
+    assert "note: in.png: A source region is set: PEN-Net filled every region" in err

@@ -90,10 +90,10 @@ def test_cli_source_flag_reaches_the_engine(copy_model, tmp_path, monkeypatch):
     out = {}
     for name, extra in (("free", []), ("left", ["--source", str(tmp_path / "left.png")])):
         code = cli_inpaint.main(["inpaint", "--image", str(tmp_path / "img.png"), "--mask", str(tmp_path / "hole.png"),
-                                 "--output", str(tmp_path / f"{name}.png"), "--model", copy_model.id,
+                                 "--output", str(tmp_path / f"out-{name}.png"), "--model", copy_model.id,
                                  "--device", "cpu", *extra])
         assert code == 0
-        out[name] = hole_mean(read_image(tmp_path / f"{name}.png").rgb, hole)
+        out[name] = hole_mean(read_image(tmp_path / f"out-{name}.png").rgb, hole)
     assert out["left"][0] - out["left"][2] > 120
     assert abs(out["free"][0] - out["free"][2]) < 40
 

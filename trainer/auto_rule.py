@@ -21,11 +21,9 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .evaluate import auto_engine, load_named_crops
 from .masks import MaskGenerator
-from .metrics import ssim_map
 
 FEATURES = ("radius", "area", "texture", "contrast")
 METRICS = ("psnr", "l1", "ssim")
@@ -34,6 +32,7 @@ TUNING_MASKS = (("centre", "center", None), ("square", "square", None), ("square
                 ("stroke-thin", "free", (0.01, 0.03)), ("stroke-medium", "free", (0.03, 0.06)),
                 ("stroke-wide", "free", (0.06, 0.12)), ("blob", "blob", None), ("blob", "blob", None))
 SIZES = (256, 512)
+DEPTH, MIN_LEAF, MIN_GAIN = 2, 30, 0.05  # tree depth, regions on each side of a split, dB a split must gain
 
 
 # -- measuring ------------------------------------------------------------------------------------
@@ -69,9 +68,22 @@ def measure(model_id: str, data: str | Path, half: str | None = "tune", sizes=SI
     return records
 
 
-def _ssim_map(result: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    as_unit = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255  # noqa: E731
-    return ssim_map(as_unit(result), as_unit(truth))[0].mean(0).numpy()
+def _ssim_map(result: np.ndarray, truth: np.ndarray, window: int = 11, sigma: float = 1.5) -> np.ndarray:
+    """metrics.ssim_map averaged over the channels, (H-10)x(W-10), with separable blurs in numpy
+    (float64 grouped convolutions are slow in torch on the CPU; a test checks they agree)."""
+    import cv2
+
+    x, y = result.astype(np.float64) / 255, truth.astype(np.float64) / 255
+    cut = window // 2
+
+    def blur(a):
+        return cv2.GaussianBlur(a, (window, window), sigma, borderType=cv2.BORDER_REFLECT)[cut:-cut, cut:-cut]
+
+    mu_x, mu_y = blur(x), blur(y)
+    var_x, var_y, cov = blur(x * x) - mu_x ** 2, blur(y * y) - mu_y ** 2, blur(x * y) - mu_x * mu_y
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    value = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    return value.mean(axis=2)
 
 
 def region_errors(result: np.ndarray, truth: np.ndarray, region: np.ndarray, smap: np.ndarray) -> dict:
@@ -85,7 +97,8 @@ def region_errors(result: np.ndarray, truth: np.ndarray, region: np.ndarray, sma
 
 
 # -- fitting --------------------------------------------------------------------------------------
-def fit(records: list[dict], engines: list[str], depth: int = 2, min_leaf: int = 30, min_gain: float = 0.05) -> dict:
+def fit(records: list[dict], engines: list[str], depth: int = DEPTH, min_leaf: int = MIN_LEAF,
+        min_gain: float = MIN_GAIN) -> dict:
     """The rule (engine/auto.py's format) that maximises the mean region PSNR of its choices."""
     psnr = np.array([[r["errors"][e]["psnr"] for e in engines] for r in records])
     feats = {f: np.array([r["features"][f] for r in records], dtype=float) for f in FEATURES}
@@ -197,8 +210,8 @@ def format_tables(result: dict) -> str:
 
 
 def run(model_id: str, data: str, half: str | None, sizes, seed: int, device: str, limit: int | None,
-        records_in: str | None = None, records_out: str | None = None, depth: int = 2, min_leaf: int = 30,
-        min_gain: float = 0.05, say=print) -> dict:
+        records_in: str | None = None, records_out: str | None = None, depth: int = DEPTH,
+        min_leaf: int = MIN_LEAF, min_gain: float = MIN_GAIN, say=print) -> dict:
     from inpaint_studio.engine.auto import MODEL
 
     if records_in:
@@ -229,14 +242,14 @@ def register(subparsers) -> None:
     parser.add_argument("--model", required=True, help="registry model id")
     parser.add_argument("--data", required=True, help="folder of held-out photos (the corpus val split)")
     parser.add_argument("--half", choices=HALVES, default="tune",
-                        help="which fixed half of the photos to fit on (default tune; evaluate reports on 'report')")
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="crop sizes (default 256 512)")
+                        help="which fixed half of the photos to fit on (default %(default)s; evaluate reports on the other)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="crop sizes (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, help="at most this many photos per size")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    parser.add_argument("--depth", type=int, default=2, help="tree depth (default 2)")
-    parser.add_argument("--min-leaf", type=int, default=30, help="regions on each side of a split (default 30)")
-    parser.add_argument("--min-gain", type=float, default=0.05, help="dB a split must gain (default 0.05)")
+    parser.add_argument("--depth", type=int, default=DEPTH, help="tree depth (default %(default)s)")
+    parser.add_argument("--min-leaf", type=int, default=MIN_LEAF, help="regions on each side of a split (default %(default)s)")
+    parser.add_argument("--min-gain", type=float, default=MIN_GAIN, help="dB a split must gain (default %(default)s)")
     parser.add_argument("--records", metavar="FILE", help="write the per-region measurements here (JSON)")
     parser.add_argument("--from-records", metavar="FILE", help="fit on measurements written by --records")
     parser.add_argument("--json", metavar="FILE", help="write the rule and its tables here (for `bundle --auto-rule`)")
