@@ -58,7 +58,7 @@ def test_a_small_real_measurement(tmp_path, capsys):
     saved = json.loads((tmp_path / "records.json").read_text())["records"]
     assert result["regions"] == len(saved) >= 8 and result["photos"] == 1
     assert set(saved[0]["errors"]) == {MODEL, "patchmatch", "telea", "ns"}
-    assert set(saved[0]["features"]) == {"radius", "area", "texture", "contrast"}
+    assert set(saved[0]["features"]) == {"radius", "area", "elongation", "texture", "contrast"}
     assert "the rule picks:" in format_tables(result)
     assert trainer_main(["auto-rule", "--model", info.id, "--data", str(photos), "--from-records",
                          str(tmp_path / "records.json"), "--min-leaf", "2", "--json", str(tmp_path / "rule.json")]) == 0

@@ -3,15 +3,18 @@ fit Auto's rule (engine/auto.py) to the measurements.
 
 Regions: on each photo of one half of a folder (evaluate.half_of: `--half tune`, so that the other
 half stays unseen for the figures that are reported), at each crop size, a fixed set of seeded
-masks: the centred square, two random squares, free-form strokes of three widths and two blobs.
+masks: the centred square, two random squares, free-form strokes of three widths and of the usual
+mix of widths, and two blobs.
 Every engine (the model in fp32, as `evaluate` runs it, and the installed classical engines)
 fills each mask; each hole region (regions.hole_groups, as Auto splits a mask) gets its
 features (auto.region_features) and, per engine, the PSNR, L1 and SSIM of the fill inside it.
 
-The rule: a decision tree of depth <= 2 whose tests are "feature < threshold" and whose leaves
-rank the engines by their mean region PSNR there. Each split is the one (feature, threshold at a
-5 % quantile, rounded) that raises the mean region PSNR of the engines chosen most; a split is
-kept only if it gains at least --min-gain dB and leaves --min-leaf regions on each side.
+The rule: a small decision tree whose tests are "feature < threshold" (thresholds at rounded 5 %
+quantiles), grown greedily so that it falls behind the best single engine on no kind of hole
+(squares, strokes, blobs) and no metric (`fit` says exactly how); a split needs --min-leaf
+regions on each side and must gain --min-gain. Each leaf names its engine first, then the others
+by their mean region PSNR there: where an engine is missing (no model, no PatchMatch), Auto takes
+the next one.
 """
 from __future__ import annotations
 
@@ -25,14 +28,16 @@ import numpy as np
 from .evaluate import auto_engine, load_named_crops
 from .masks import MaskGenerator
 
-FEATURES = ("radius", "area", "texture", "contrast")
+FEATURES = ("radius", "area", "elongation", "texture", "contrast")
 METRICS = ("psnr", "l1", "ssim")
 # (family, mask kind, stroke width as a share of the short side)
+# (the centred square and the free-form strokes are also `evaluate`'s two mask kinds)
 TUNING_MASKS = (("centre", "center", None), ("square", "square", None), ("square", "square", None),
                 ("stroke-thin", "free", (0.01, 0.03)), ("stroke-medium", "free", (0.03, 0.06)),
-                ("stroke-wide", "free", (0.06, 0.12)), ("blob", "blob", None), ("blob", "blob", None))
+                ("stroke-wide", "free", (0.06, 0.12)), ("blob", "blob", None), ("blob", "blob", None),
+                ("free-form", "free", None))
 SIZES = (256, 512)
-DEPTH, MIN_LEAF, MIN_GAIN = 2, 30, 0.05  # tree depth, regions on each side of a split, dB a split must gain
+DEPTH, MIN_LEAF, MIN_GAIN = 3, 20, 0.005  # tree depth, regions on each side of a split, objective gain per split
 
 
 # -- measuring ------------------------------------------------------------------------------------
@@ -97,38 +102,103 @@ def region_errors(result: np.ndarray, truth: np.ndarray, region: np.ndarray, sma
 
 
 # -- fitting --------------------------------------------------------------------------------------
+GROUPS = {"centre": "squares", "square": "squares", "blob": "blobs"}  # every other family: strokes
+
+
+def group_of(family: str) -> str:
+    return GROUPS.get(family, "strokes")
+
+
+def scores(records: list[dict], engines: list[str]) -> dict[str, np.ndarray]:
+    """Per region and engine, what it adds to `evaluate`'s whole-image figures, higher is better:
+    the region's PSNR (an image's PSNR moves with it), and its L1 (negated) and SSIM weighted by
+    the region's share of the image (their image means move by that share)."""
+    share = np.array([r["features"]["area"] / r["size"] ** 2 for r in records])[:, None]
+    get = lambda m: np.array([[r["errors"][e][m] for e in engines] for r in records], dtype=float)  # noqa: E731
+    ssim = get("ssim")
+    ssim = np.where(np.isnan(ssim), 0.0, ssim)  # a region with no whole window in the image: no difference
+    return {"psnr": get("psnr"), "l1": -get("l1") * share, "ssim": ssim * share}
+
+
 def fit(records: list[dict], engines: list[str], depth: int = DEPTH, min_leaf: int = MIN_LEAF,
         min_gain: float = MIN_GAIN) -> dict:
-    """The rule (engine/auto.py's format) that maximises the mean region PSNR of its choices."""
-    psnr = np.array([[r["errors"][e]["psnr"] for e in engines] for r in records])
-    feats = {f: np.array([r["features"][f] for r in records], dtype=float) for f in FEATURES}
-    return _node(np.arange(len(records)), psnr, feats, engines, depth, min_leaf, min_gain)
+    """The rule (engine/auto.py's format), grown greedily. Its objective: for each kind of hole
+    (squares, strokes, blobs) and each metric (`scores`), the rule's mean minus the best single
+    engine's mean there, over the spread between the best and the worst single engine; the rule
+    maximises the smallest of these, so that it falls behind the best single engine on no kind
+    of hole and no metric. Each step turns the leaf, feature, threshold and pair of engines that
+    raise the objective most into a split; growth stops at `depth` or when no split gains
+    `min_gain`. Leaves list their engine, then the others by mean region PSNR there."""
+    from inpaint_studio.engine.auto import with_derived
 
-
-def _node(idx, psnr, feats, engines, depth, min_leaf, min_gain) -> dict:
-    means = psnr[idx].mean(0)
-    leaf = {"engines": [engines[i] for i in np.argsort(-means, kind="stable")]}
-    if depth == 0 or len(idx) < 2 * min_leaf:
-        return leaf
-    best, base = None, means.max()
-    for name in FEATURES:
-        values = feats[name][idx]
-        for threshold in _thresholds(values):
-            below = values < threshold
-            if below.sum() < min_leaf or (~below).sum() < min_leaf:
+    feats = [with_derived(r["features"]) for r in records]
+    values = {f: np.array([x[f] for x in feats], dtype=float) for f in FEATURES}
+    mats = scores(records, engines)
+    groups = np.array([group_of(r["family"]) for r in records])
+    objective = _objective(mats, groups)
+    n = len(records)
+    single = [objective(np.full(n, e)) for e in range(len(engines))]
+    leaves = [{"mask": np.ones(n, bool), "engine": int(np.argmax(single)), "path": []}]
+    current = max(single)
+    while True:
+        choice = np.zeros(n, int)
+        for leaf in leaves:
+            choice[leaf["mask"]] = leaf["engine"]
+        best = None
+        for i, leaf in enumerate(leaves):
+            if len(leaf["path"]) >= depth:
                 continue
-            # the mean region PSNR when each side takes its own best engine
-            score = (psnr[idx[below]].mean(0).max() * below.sum()
-                     + psnr[idx[~below]].mean(0).max() * (~below).sum()) / len(idx)
-            if best is None or score > best[0] + 1e-9:
-                best = (score, name, threshold, below)
-    if best is None or best[0] - base < min_gain:
-        return leaf
-    _, name, threshold, below = best
-    children = [_node(idx[side], psnr, feats, engines, depth - 1, min_leaf, min_gain) for side in (below, ~below)]
-    if children[0] == children[1]:
-        return children[0]
-    return {"feature": name, "threshold": threshold, "below": children[0], "at_or_above": children[1]}
+            for name in FEATURES:
+                for threshold in _thresholds(values[name][leaf["mask"]]):
+                    below = leaf["mask"] & (values[name] < threshold)
+                    above = leaf["mask"] & ~below
+                    if below.sum() < min_leaf or above.sum() < min_leaf:
+                        continue
+                    for eb in range(len(engines)):
+                        for ea in range(len(engines)):
+                            if eb == ea:
+                                continue
+                            trial = choice.copy()
+                            trial[below], trial[above] = eb, ea
+                            value = objective(trial)
+                            if best is None or value > best[0] + 1e-12:
+                                best = (value, i, name, threshold, below, above, eb, ea)
+        if best is None or best[0] - current < min_gain:
+            break
+        current, i, name, threshold, below, above, eb, ea = best
+        leaf = leaves.pop(i)
+        leaves += [{"mask": below, "engine": eb, "path": leaf["path"] + [(name, threshold, True)]},
+                   {"mask": above, "engine": ea, "path": leaf["path"] + [(name, threshold, False)]}]
+    for leaf in leaves:
+        means = mats["psnr"][leaf["mask"]].mean(0)
+        rest = [e for e in np.argsort(-means, kind="stable") if e != leaf["engine"]]
+        leaf["engines"] = [engines[leaf["engine"]]] + [engines[e] for e in rest]
+    return _build(leaves, 0)
+
+
+def _objective(mats: dict, groups: np.ndarray):
+    """choice (engine index per region) -> the smallest normalised gain over the best single engine."""
+    refs = []
+    for g in sorted(set(groups)):
+        sel = groups == g
+        for m, a in mats.items():
+            means = a[sel].mean(0)
+            refs.append((sel, a, means.max(), max(means.max() - means.min(), 1e-12)))
+    rows = np.arange(len(groups))
+
+    def value(choice: np.ndarray) -> float:
+        return min((a[rows[sel], choice[sel]].mean() - best) / spread for sel, a, best, spread in refs)
+    return value
+
+
+def _build(leaves: list[dict], level: int) -> dict:
+    if len(leaves) == 1 and len(leaves[0]["path"]) == level:
+        return {"engines": leaves[0]["engines"]}
+    name, threshold, _ = leaves[0]["path"][level]
+    below = [leaf for leaf in leaves if leaf["path"][level][2]]
+    above = [leaf for leaf in leaves if not leaf["path"][level][2]]
+    return {"feature": name, "threshold": threshold, "below": _build(below, level + 1),
+            "at_or_above": _build(above, level + 1)}
 
 
 def _thresholds(values: np.ndarray) -> list[float]:
@@ -160,10 +230,22 @@ def summarise(records: list[dict], rule: dict, engines: list[str]) -> dict:
     for r in records:
         by_family.setdefault(f"{r['family']} {r['size']}", []).append(r)
     chosen: dict[str, int] = {}
-    for r in records:
-        e = choose(r["features"], set(engines), rule)[0]
-        chosen[e] = chosen.get(e, 0) + 1
-    return {"all": table(records), "chosen": chosen,
+    picks = np.array([engines.index(choose(r["features"], set(engines), rule)[0]) for r in records])
+    for e in picks:
+        chosen[engines[e]] = chosen.get(engines[e], 0) + 1
+    # the fitting's objective, term by term: per kind of hole and metric, each engine's mean score
+    # (`scores`), the rule's, and the rule's gain over the best single engine in units of their spread
+    mats, groups = scores(records, engines), np.array([group_of(r["family"]) for r in records])
+    objective = {}
+    for g in sorted(set(groups)):
+        sel = np.flatnonzero(groups == g)
+        for m, a in mats.items():
+            means = a[sel].mean(0)
+            ours = float(a[sel, picks[sel]].mean())
+            spread = max(means.max() - means.min(), 1e-12)
+            objective[f"{g} {m}"] = {"regions": len(sel), **{e: float(v) for e, v in zip(engines, means)},
+                                     "rule": ours, "gain": (ours - float(means.max())) / spread}
+    return {"all": table(records), "chosen": chosen, "objective": objective,
             "leaves": {k: {**table(v), "engines": leaf(v[0]["features"], rule)[0]} for k, v in by_leaf.items()},
             "families": {k: table(v) for k, v in sorted(by_family.items())}}
 
@@ -193,16 +275,25 @@ def format_tables(result: dict) -> str:
              "then L1 and SSIM over all regions", "", "rule:", describe_rule(result["rule"]), ""]
 
     def block(title, tables):
-        lines.append(f"{title:<44}{'n':>5}{head}")
+        lines.append(f"{title:<60}{'n':>5}{head}")
         for name, row in tables.items():
-            lines.append(f"{name[:43]:<44}{row['regions']:>5}" + "".join(f"{row[c]['psnr']:>13.2f}" for c in cols))
+            lines.append(f"{name[:59]:<60}{row['regions']:>5}" + "".join(f"{row[c]['psnr']:>13.2f}" for c in cols))
         lines.append("")
 
     block("leaf", result["summary"]["leaves"])
     block("mask family, size", result["summary"]["families"])
+    lines.append("the objective: per kind of hole and metric, mean scores (PSNR dB; L1 and SSIM x 1000, weighted "
+                 "by the region's share of the image) and the rule's gain over the best single engine / spread")
+    lines.append(f"{'kind, metric':<60}{'n':>5}" + "".join(f"{SHORT.get(c, c)[:12]:>13}" for c in engines + ["rule"])
+                 + f"{'gain':>9}")
+    for name, row in result["summary"]["objective"].items():
+        k = 1 if name.endswith("psnr") else 1000
+        lines.append(f"{name:<60}{row['regions']:>5}" + "".join(f"{row[c] * k:>13.3f}" for c in engines + ["rule"])
+                     + f"{row['gain']:>9.3f}")
+    lines.append("")
     everything = result["summary"]["all"]
     for m in METRICS:
-        lines.append(f"{'all regions, ' + m:<44}{everything['regions']:>5}"
+        lines.append(f"{'all regions, ' + m:<60}{everything['regions']:>5}"
                      + "".join(f"{everything[c][m]:>13.4f}" for c in cols))
     used = ", ".join(f"{SHORT.get(e, e)} {n}" for e, n in sorted(result["summary"]["chosen"].items(), key=lambda kv: -kv[1]))
     lines.append(f"the rule picks: {used}")
@@ -212,7 +303,7 @@ def format_tables(result: dict) -> str:
 def run(model_id: str, data: str, half: str | None, sizes, seed: int, device: str, limit: int | None,
         records_in: str | None = None, records_out: str | None = None, depth: int = DEPTH,
         min_leaf: int = MIN_LEAF, min_gain: float = MIN_GAIN, say=print) -> dict:
-    from inpaint_studio.engine.auto import MODEL
+    from inpaint_studio.engine.auto import MODEL, with_derived
 
     if records_in:
         saved = json.loads(Path(records_in).read_text())
@@ -222,10 +313,15 @@ def run(model_id: str, data: str, half: str | None, sizes, seed: int, device: st
         meta = {"model": model_id, "data": str(data), "half": half, "sizes": list(sizes), "seed": seed}
         if records_out:
             Path(records_out).write_text(json.dumps({"meta": meta, "records": records}))
+    for r in records:  # features computed from the measured ones (records written before they existed too)
+        r["features"] = with_derived(r["features"])
     engines = [e for e in [MODEL, "patchmatch", "telea", "ns"] if e in records[0]["errors"]]
     rule = fit(records, engines, depth, min_leaf, min_gain)
     return {**meta, "photos": len({r["photo"] for r in records}), "regions": len(records), "engines": engines,
-            "fit": {"depth": depth, "min_leaf": min_leaf, "min_gain_db": min_gain, "objective": "mean region PSNR"},
+            "fit": {"depth": depth, "min_leaf": min_leaf, "min_gain": min_gain,
+                    "objective": "the smallest gain over the best single engine, per kind of hole (squares, "
+                                 "strokes, blobs) and metric (region PSNR; L1 and SSIM weighted by the region's "
+                                 "share of the image), in units of the spread between the single engines"},
             "masks": [f"{family}: {kind}" + (f", stroke width {w[0]:.0%}-{w[1]:.0%} of the short side" if w else "")
                       for family, kind, w in TUNING_MASKS],
             "rule": rule, "summary": summarise(records, rule, engines)}

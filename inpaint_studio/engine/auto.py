@@ -58,11 +58,12 @@ def grey(image: np.ndarray) -> np.ndarray:
 def region_features(grey_image: np.ndarray, hole: np.ndarray, labels: np.ndarray, k: int,
                     hole_box: tuple[int, int, int, int]) -> dict[str, float]:
     """Numbers that tell engines apart for region `k` of `labels` (hole: every hole pixel):
-      radius   the largest disc that fits in the hole (px, from a distance transform): its width / 2
-      area     hole pixels in the region
-      texture  mean gradient magnitude (grey levels per px, Sobel / 8) of the known photo in a
-               ring of RING px around the region
-      contrast standard deviation of the grey levels in that ring
+      radius     the largest disc that fits in the hole (px, from a distance transform): its width / 2
+      area       hole pixels in the region
+      elongation area / (2 radius)^2: about 1 for a square or a disc, length / width for a stroke
+      texture    mean gradient magnitude (grey levels per px, Sobel / 8) of the known photo in a
+                 ring of RING px around the region
+      contrast   standard deviation of the grey levels in that ring
     """
     h, w = hole.shape
     x0, y0, x1, y1 = hole_box
@@ -83,8 +84,13 @@ def region_features(grey_image: np.ndarray, hole: np.ndarray, labels: np.ndarray
     magnitude = np.sqrt(gx * gx + gy * gy) / 8.0
     texture = float(magnitude[measured].mean()) if measured.any() else 0.0
     contrast = float(g[ring].std()) if ring.any() else 0.0
-    return {"radius": round(radius, 2), "area": int(region.sum()), "texture": round(texture, 3),
-            "contrast": round(contrast, 3)}
+    return with_derived({"radius": round(radius, 2), "area": int(region.sum()), "texture": round(texture, 3),
+                         "contrast": round(contrast, 3)})
+
+
+def with_derived(features: dict) -> dict:
+    """The features computed from the others (elongation), added."""
+    return {**features, "elongation": round(features["area"] / (2 * max(features["radius"], 0.5)) ** 2, 3)}
 
 
 # -- the rule -------------------------------------------------------------------------------------
