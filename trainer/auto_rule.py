@@ -323,7 +323,7 @@ def run(model_id: str, data: str, half: str | None, sizes, seed: int, device: st
                                  "strokes, blobs) and metric (region PSNR; L1 and SSIM weighted by the region's "
                                  "share of the image), in units of the spread between the single engines"},
             "masks": [f"{family}: {kind}" + (f", stroke width {w[0]:.0%}-{w[1]:.0%} of the short side" if w else "")
-                      for family, kind, w in TUNING_MASKS],
+                      for family, kind, w in TUNING_MASKS if family in {r["family"] for r in records}],
             "rule": rule, "summary": summarise(records, rule, engines)}
 
 
