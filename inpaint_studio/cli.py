@@ -1,41 +1,31 @@
-"""python -m inpaint_studio (inpaint-studio-cli): inpaint, models, bench.
+"""python -m inpaint_studio (inpaint-studio-cli): inpaint, restore, models, bench, restore-eval,
+spot-heal-bench.
 
 Every error a user can cause ends in one line on stderr and exit status 2, never a traceback."""
 from __future__ import annotations
 
 import argparse
-import sys
+
+from .contracts.commands import run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__, bench, cli_inpaint, cli_models
+    from . import __version__, bench, cli_inpaint, cli_models, cli_restore
+    from .app.restoration import spot_heal_bench
+    from .restoration import restore_eval
 
     parser = argparse.ArgumentParser(
         prog="inpaint-studio-cli",
-        description="Inpaint Studio: fill painted regions of photos with PEN-Net or OpenCV.")
+        description="Inpaint Studio: fill painted regions of photos with PEN-Net, DeepFill v1 or OpenCV.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     cli_inpaint.register(sub)
+    cli_restore.register(sub)
     cli_models.register(sub)
     bench.register(sub)
+    restore_eval.register(sub)
+    spot_heal_bench.register(sub)
     return parser
-
-
-def run_command(parser: argparse.ArgumentParser, argv: list[str] | None, user_errors: tuple = ()) -> int:
-    """Parse argv and run the chosen subcommand's `func`; errors in `user_errors` become one
-    line on stderr and exit status 2. Shared by this CLI and the trainer's."""
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
-    try:
-        return int(args.func(args) or 0)
-    except user_errors as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
 
 
 def main(argv: list[str] | None = None) -> int:

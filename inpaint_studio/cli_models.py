@@ -8,7 +8,7 @@ from .engine.registry import ModelRegistry
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("models", help="list and manage PEN-Net models")
+    parser = subparsers.add_parser("models", help="list and manage models (PEN-Net, DeepFill v1)")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     verbs.add_parser("list", help="bundled and user models").set_defaults(func=list_models)
@@ -43,12 +43,12 @@ def list_models(args: argparse.Namespace) -> int:
         print(f"User models live in {registry.user_dir}")
         return 0
     default = registry.default_id()
-    rows = [("", "ID", "NAME", "WHERE", "ATTENTION", "SIZE", "VAL PSNR")]
+    rows = [("", "ID", "NAME", "ARCHITECTURE", "WHERE", "ATTENTION", "SIZE", "VAL PSNR")]
     for m in models:
-        psnr = m.card.get("metrics", {}).get("val_psnr")
-        rows.append(("*" if m.id == default else "", m.id, m.name, "bundled" if m.bundled else "user",
-                     f"{m.architecture['attention']}/{m.architecture['affinity']}",
-                     f"{m.size_bytes / 2**20:.1f} MB", f"{psnr:.2f} dB" if isinstance(psnr, (int, float)) else "-"))
+        psnr = m.card.metrics.val_psnr
+        rows.append(("*" if m.id == default else "", m.id, m.name, m.architecture.label, "bundled" if m.bundled else "user",
+                     f"{m.architecture.attention}/{m.architecture.affinity}",
+                     f"{m.size_bytes / 2**20:.1f} MB", f"{psnr:.2f} dB" if psnr is not None else "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())

@@ -18,10 +18,10 @@ pytestmark = pytest.mark.bundled_model  # a fresh install: the bundled model is 
 
 
 def test_auto_is_the_default_and_reports_its_engines(window, qtbot):
-    assert window.engine_id == AUTO_ID and window.engine_combo.currentText() == LABEL
-    assert window.engine_kind() == "auto" and window.inpaint_panel.device.isEnabled()
+    assert window.inpainting.engine_id == AUTO_ID and window.inpainting.engine_combo.currentText() == LABEL
+    assert window.inpainting.engine_kind() == "auto" and window.inpaint_panel.device.isEnabled()
     image = read_image(PHOTOS / "rocket.jpg").rgb[:160, :224].copy()
-    window.set_device("cpu")
+    window.inpainting.set_device("cpu")
     window.set_document(Document.from_image(image))
     mask = window.document.mask().data
     mask[8:11, 20:200] = 255
@@ -29,7 +29,7 @@ def test_auto_is_the_default_and_reports_its_engines(window, qtbot):
     hole = mask > 0
     with qtbot.waitSignal(window.result_added, timeout=120_000):
         window.actions["inpaint"].trigger()
-    result, _ = window.last_result
+    result, _ = window.inpainting.last_result
     assert len(result.fills) == 2
     names = {"PEN-Net", "PatchMatch", "Telea", "Navier-Stokes"}
     layer = window.result_layers()[-1]
@@ -45,11 +45,11 @@ def test_auto_is_the_default_and_reports_its_engines(window, qtbot):
 
 
 def test_attention_sources_with_auto_come_from_the_model_for_every_region(window, qtbot):
-    from inpaint_studio.app.attention_view import MAP_KEY
+    from inpaint_studio.app.guidance.attention_view import MAP_KEY
     from inpaint_studio.engine.auto import MODEL, NOTE_ALL_MODEL_FLOW
 
     image = read_image(PHOTOS / "coffee.jpg").rgb[:128, :160].copy()
-    window.set_device("cpu")
+    window.inpainting.set_device("cpu")
     window.set_document(Document.from_image(image))
     window.actions["attention_view"].setChecked(True)
     mask = window.document.mask().data
@@ -57,16 +57,16 @@ def test_attention_sources_with_auto_come_from_the_model_for_every_region(window
     mask[60:110, 50:100] = 255
     with qtbot.waitSignal(window.result_added, timeout=120_000):
         window.actions["inpaint"].trigger()
-    result, _ = window.last_result
+    result, _ = window.inpainting.last_result
     assert {f.engine for f in result.fills} == {MODEL} and NOTE_ALL_MODEL_FLOW in result.notes
     assert MAP_KEY in window.canvas.overlays
 
 
 @pytest.mark.slow
 def test_learning_from_a_photo_adapts_the_model_auto_uses(window, qtbot):
-    learn = window.learn_photo
-    assert window.engine_id == AUTO_ID and learn.model_id() == "pennet-open-photos"
-    window.set_device("cpu")
+    learn = window.features["learn_photo"]
+    assert window.inpainting.engine_id == AUTO_ID and learn.model_id() == "pennet-open-photos"
+    window.inpainting.set_device("cpu")
     window.set_document(Document.from_image(read_image(PHOTOS / "chelsea.jpg").rgb[:96, :128].copy()))
     window.document.mask().data[40:60, 50:80] = 255
     assert learn.start(steps=1)
@@ -74,5 +74,5 @@ def test_learning_from_a_photo_adapts_the_model_auto_uses(window, qtbot):
         pass
     layer = window.result_layers()[-1]
     assert "adapted" in layer.name and "Open photos" in layer.name
-    window.set_engine("telea")
+    window.inpainting.set_engine("telea")
     assert learn.model_id() is None

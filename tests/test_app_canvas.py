@@ -5,7 +5,7 @@ from PySide6.QtTest import QTest
 
 from test_app_support import click, drag, photo, view_point, window  # noqa: F401 (fixture)
 
-from inpaint_studio.app.document import Document
+from inpaint_studio.app.editor.document import Document
 
 
 def open_photo(window, w=160, h=120):
@@ -200,13 +200,13 @@ def test_result_waits_for_a_brush_stroke_in_progress(window, qtbot):
     mask = open_photo(window)
     window.set_tool("rect")
     drag(window, [(10, 10), (30, 30)])
-    window.set_engine("telea")
+    window.inpainting.set_engine("telea")
     window.set_tool("brush")
     window.brush_size = 6
     vp = window.canvas.viewport()
     QTest.mousePress(vp, Qt.LeftButton, Qt.NoModifier, view_point(window, 100, 100))
     with qtbot.waitSignal(window.job_state_changed, timeout=10_000):
-        window.inpaint()
+        window.inpainting.inpaint()
     qtbot.wait(100)
     assert window.result_layers() == []                     # not while the stroke is open
     QTest.mouseRelease(vp, Qt.LeftButton, Qt.NoModifier, view_point(window, 120, 100))
@@ -218,7 +218,7 @@ def test_result_waits_for_a_brush_stroke_in_progress(window, qtbot):
 
 def test_painting_repaints_only_the_dirty_rectangle(window, qtbot, monkeypatch):
     """On a large photo a stroke touches and redraws a brush-sized area, not the image."""
-    from inpaint_studio.app import canvas as canvas_module
+    from inpaint_studio.app.editor import canvas as canvas_module
 
     open_photo(window, 3000, 2000)
     window.canvas.set_zoom(1.0)

@@ -19,13 +19,13 @@ def paint_rect(window, x0, y0, x1, y1):
 
 
 def inpaint_telea(window, qtbot):
-    window.set_engine("telea")
+    window.inpainting.set_engine("telea")
     with qtbot.waitSignal(window.result_added, timeout=30_000):
-        window.inpaint()
+        window.inpainting.inpaint()
 
 
 def test_open_paint_inpaint_save_and_reopen_ora(window, qtbot, photo_path, tmp_path):
-    assert window.open_path(photo_path)
+    assert window.files.open_path(photo_path)
     assert window.document.source_path == photo_path
     paint_rect(window, 30, 30, 70, 60)
     inpaint_telea(window, qtbot)
@@ -34,7 +34,7 @@ def test_open_paint_inpaint_save_and_reopen_ora(window, qtbot, photo_path, tmp_p
     window._layer_props(uid, "fade", opacity=0.75)
     paint_rect(window, 100, 80, 120, 100)                      # a pending mask is kept too
     target = tmp_path / "project.ora"
-    assert window.save_as(target)
+    assert window.files.save_as(target)
     assert not window.document.is_dirty() and window.windowTitle().startswith("project.ora")
 
     with zipfile.ZipFile(target) as zf:
@@ -48,7 +48,7 @@ def test_open_paint_inpaint_save_and_reopen_ora(window, qtbot, photo_path, tmp_p
                      None if l.alpha is None else l.alpha.copy()) for l in window.document.layers]
     saved_mask = window.document.mask().data.copy()
     saved_flat, _ = window.document.flattened()
-    assert window.open_path(target)
+    assert window.files.open_path(target)
     doc = window.document
     assert doc.project_path == target and doc.source_path == photo_path
     assert len(doc.layers) == len(saved_layers)
@@ -72,44 +72,44 @@ def read_image_from_zip(path, name):
 def test_corrupt_image_gives_a_message_not_a_crash(window, tmp_path, photo_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
-    assert not window.open_path(bad)
+    assert not window.files.open_path(bad)
     assert "Could not open broken.png" in window.banner.text()
     assert window.document is None
-    assert window.open_path(photo_path)                       # and the app goes on working
+    assert window.files.open_path(photo_path)                       # and the app goes on working
     assert window.banner.text() == ""
     junk = tmp_path / "junk.ora"
     junk.write_bytes(b"PK\x03\x04 nope")
-    assert not window.open_path(junk)
+    assert not window.files.open_path(junk)
     assert "junk.ora" in window.banner.text()
     assert window.document.source_path == photo_path            # the open photo stays
 
 
 def test_save_never_overwrites_the_original_without_asking(window, qtbot, photo_path):
     original = photo_path.read_bytes()
-    window.open_path(photo_path)
+    window.files.open_path(photo_path)
     paint_rect(window, 10, 10, 50, 50)
     inpaint_telea(window, qtbot)
     window.prompter.save_answer = str(photo_path)
     window.prompter.confirm_answer = False
-    assert not window.save()                                    # no project path: Save As
+    assert not window.files.save()                                    # no project path: Save As
     assert "confirm" in window.prompter.kinds()
     assert photo_path.read_bytes() == original
-    assert not window.export(photo_path)
+    assert not window.files.export(photo_path)
     assert photo_path.read_bytes() == original
     window.prompter.confirm_answer = True
-    assert window.save_as(photo_path)
+    assert window.files.save_as(photo_path)
     assert photo_path.read_bytes() != original
     asked = window.prompter.kinds().count("confirm")
-    assert window.save()                                        # now it is the chosen file
+    assert window.files.save()                                        # now it is the chosen file
     assert window.prompter.kinds().count("confirm") == asked
 
 
 def test_export_formats_and_quality(window, photo_path, tmp_path):
-    window.open_path(photo_path)
+    window.files.open_path(photo_path)
     flat, _ = window.document.flattened()
     for suffix in (".png", ".tif", ".webp", ".jpg"):
         out = tmp_path / f"out{suffix}"
-        assert window.export(out, quality=100 if suffix == ".webp" else None)
+        assert window.files.export(out, quality=100 if suffix == ".webp" else None)
         back = read_image(out).rgb
         if suffix in (".png", ".tif", ".webp"):
             assert np.array_equal(back, flat)
@@ -120,24 +120,24 @@ def test_export_formats_and_quality(window, photo_path, tmp_path):
 
 
 def test_load_and_export_mask(window, photo_path, tmp_path):
-    window.open_path(photo_path)
+    window.files.open_path(photo_path)
     mask = np.zeros((120, 160), np.uint8)
     mask[20:40, 30:90] = 255
     write_mask(tmp_path / "m.png", mask)
-    assert window.load_mask(tmp_path / "m.png")
+    assert window.files.load_mask(tmp_path / "m.png")
     assert np.array_equal(window.document.mask().data, mask)
     window.actions["undo"].trigger()
     assert window.document.mask().data.max() == 0
     window.actions["redo"].trigger()
-    assert window.export_mask(tmp_path / "out-mask.png")
+    assert window.files.export_mask(tmp_path / "out-mask.png")
     assert np.array_equal(read_mask(tmp_path / "out-mask.png"), mask)
     write_mask(tmp_path / "small.png", np.zeros((10, 10), np.uint8))
-    assert not window.load_mask(tmp_path / "small.png")
+    assert not window.files.load_mask(tmp_path / "small.png")
     assert "10x10" in window.banner.text()
 
 
 def test_unsaved_changes_prompt_on_close_and_open(window, photo_path, tmp_path):
-    window.open_path(photo_path)
+    window.files.open_path(photo_path)
     window.close()
     assert "unsaved_changes" not in window.prompter.kinds()     # nothing changed yet
     window.show()
@@ -145,7 +145,7 @@ def test_unsaved_changes_prompt_on_close_and_open(window, photo_path, tmp_path):
     window.prompter.unsaved_answer = "cancel"
     assert not window.close()
     assert window.isVisible() and window.prompter.kinds().count("unsaved_changes") == 1
-    assert not window.open_path(photo_path)                      # cancel keeps the edit
+    assert not window.files.open_path(photo_path)                      # cancel keeps the edit
     assert window.document.mask().data.max() == 255
     window.prompter.unsaved_answer = "save"
     window.prompter.save_answer = str(tmp_path / "kept.ora")
@@ -155,44 +155,44 @@ def test_unsaved_changes_prompt_on_close_and_open(window, photo_path, tmp_path):
 
 def test_autosave_and_recovery_after_a_crash(qtbot, photo_path):
     first = make_window(qtbot, autosave=True)
-    first.open_path(photo_path)
+    first.files.open_path(photo_path)
     paint_rect(first, 20, 20, 60, 60)
-    assert first.recovery.save_now()
-    first.recovery.wait()
-    assert first.recovery.ora_path.exists()
+    assert first.files.recovery.save_now()
+    first.files.recovery.wait()
+    assert first.files.recovery.ora_path.exists()
     mask = first.document.mask().data.copy()
     # "crash": the first window never closes properly; a new session starts
     second = make_window(qtbot, autosave=True)
     second.prompter.restore_answer = True
-    assert second.offer_recovery()
+    assert second.files.offer_recovery()
     doc = second.document
     assert np.array_equal(doc.mask().data, mask)
     assert doc.is_dirty() and doc.source_path == photo_path
     assert "Restored" in second.banner.text()
-    second.recovery.wait()
-    assert second.recovery.ora_path.exists()                    # kept under the new session
-    assert not first.recovery.ora_path.exists()                 # the old copy was taken over
+    second.files.recovery.wait()
+    assert second.files.recovery.ora_path.exists()                    # kept under the new session
+    assert not first.files.recovery.ora_path.exists()                 # the old copy was taken over
     second.prompter.unsaved_answer = "discard"
     second.close()
-    assert not second.recovery.ora_path.exists()                # a clean exit removes it
+    assert not second.files.recovery.ora_path.exists()                # a clean exit removes it
 
 
 def test_autosave_after_inpainting_and_decline(qtbot, photo_path):
     first = make_window(qtbot, autosave=True)
-    first.open_path(photo_path)
+    first.files.open_path(photo_path)
     paint_rect(first, 20, 20, 60, 60)
     inpaint_telea(first, qtbot)
-    first.recovery.wait()
-    assert first.recovery.ora_path.exists()                     # written after the result
+    first.files.recovery.wait()
+    assert first.files.recovery.ora_path.exists()                     # written after the result
     second = make_window(qtbot, autosave=True)
     second.prompter.restore_answer = False
-    assert not second.offer_recovery()
-    assert second.document is None and not first.recovery.ora_path.exists()
+    assert not second.files.offer_recovery()
+    assert second.document is None and not first.files.recovery.ora_path.exists()
 
 
 def test_recent_files_and_drop(window, photo_path, tmp_path):
     other = write_image(tmp_path / "other.jpg", photo(80, 60))
-    window.open_path(photo_path)
+    window.files.open_path(photo_path)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(other))])
     event = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
@@ -200,27 +200,27 @@ def test_recent_files_and_drop(window, photo_path, tmp_path):
     assert window.document.source_path == other
     recent = window.settings.recent_files
     assert recent[:2] == [str(other.resolve()), str(photo_path.resolve())]
-    window._fill_recent()
-    assert [a.text() for a in window.recent_menu.actions()][:2] == ["other.jpg", "photo.png"]
+    window.files._fill_recent()
+    assert [a.text() for a in window.files.recent_menu.actions()][:2] == ["other.jpg", "photo.png"]
 
 
 def test_settings_persist_between_windows(qtbot):
     first = make_window(qtbot)
     first.brush_size = 123
     first.brush_hardness = 0.4
-    first.set_engine("ns")
+    first.inpainting.set_engine("ns")
     first.inpaint_panel.feather.setValue(7)
     first.close()
     second = make_window(qtbot)
     assert second.brush_size == 123 and abs(second.brush_hardness - 0.4) < 1e-6
-    assert second.engine_id == "ns" and second.inpaint_panel.feather.value() == 7
+    assert second.inpainting.engine_id == "ns" and second.inpaint_panel.feather.value() == 7
 
 
 def test_write_errors_are_messages(window, photo_path, tmp_path):
-    window.open_path(photo_path)
-    assert not window.save_as(tmp_path / "no-such-folder" / "p.ora")
+    window.files.open_path(photo_path)
+    assert not window.files.save_as(tmp_path / "no-such-folder" / "p.ora")
     assert "Could not save p.ora" in window.banner.text()
-    assert not window.export(tmp_path / "x.gif")
+    assert not window.files.export(tmp_path / "x.gif")
     assert "Cannot save as '.gif'" in window.banner.text()
     assert window.document.project_path is None
 
@@ -229,8 +229,8 @@ def test_slow_save_keeps_repainting_and_blocks_edits(window, photo_path, tmp_pat
     import time
     from PySide6.QtCore import QTimer
 
-    from inpaint_studio.app import files
-    window.open_path(photo_path)
+    from inpaint_studio.app.editor import files
+    window.files.open_path(photo_path)
     paint_rect(window, 10, 10, 50, 50)
     real = files.write_ora
     seen = {}
@@ -243,7 +243,7 @@ def test_slow_save_keeps_repainting_and_blocks_edits(window, photo_path, tmp_pat
     timer = QTimer()
     timer.timeout.connect(lambda: (ticks.append(time.perf_counter()), seen.setdefault("enabled", window.isEnabled())))
     timer.start(20)
-    assert window.save_as(tmp_path / "slow.ora")
+    assert window.files.save_as(tmp_path / "slow.ora")
     timer.stop()
     assert len(ticks) >= 10 and max(b - a for a, b in zip(ticks, ticks[1:])) < 0.2
     assert seen["enabled"] is False and window.isEnabled()

@@ -8,7 +8,7 @@ from PySide6.QtCore import QElapsedTimer, QTimer
 
 from test_app_support import drag, photo, window  # noqa: F401 (fixture)
 
-from inpaint_studio.app.document import Document
+from inpaint_studio.app.editor.document import Document
 from inpaint_studio.engine import InpaintError, InpaintResult
 
 
@@ -22,7 +22,7 @@ def setup_doc(window, w=160, h=120):
 
 
 def wait_job(qtbot, window, timeout=60_000):
-    qtbot.waitUntil(lambda: window.job is None, timeout=timeout)
+    qtbot.waitUntil(lambda: window.inpainting.job is None, timeout=timeout)
 
 
 def check_result(window, before_rgb, hole):
@@ -39,7 +39,7 @@ def check_result(window, before_rgb, hole):
 def test_telea_result_layer_and_undo(window, qtbot):
     hole = setup_doc(window)
     before, _ = window.document.flattened()
-    window.set_engine("telea")
+    window.inpainting.set_engine("telea")
     with qtbot.waitSignal(window.result_added, timeout=30_000):
         window.actions["inpaint"].trigger()
     layer = check_result(window, before, hole)
@@ -56,23 +56,23 @@ def test_pennet_model_runs_in_the_worker(window, qtbot):
     from inpaint_studio.network import PENNetGenerator
 
     info = save_generator(PENNetGenerator(), "Test net", {"training": {"note": "random weights"}})
-    window.refresh_engines()
-    assert info.id in [e[0] for e in window.engines]
-    window.set_engine(info.id)
-    window.set_device("cpu")
+    window.inpainting.refresh_engines()
+    assert info.id in [e[0] for e in window.inpainting.engines]
+    window.inpainting.set_engine(info.id)
+    window.inpainting.set_device("cpu")
     hole = setup_doc(window, 128, 96)
     before, _ = window.document.flattened()
     main = threading.get_ident()
     seen = []
-    real = window.engine_factory
+    real = window.inpainting.engine_factory
 
     def factory(engine_id, device):
         seen.append(threading.get_ident())
         return real(engine_id, device)
 
-    window.engine_factory = factory
+    window.inpainting.engine_factory = factory
     with qtbot.waitSignal(window.result_added, timeout=120_000):
-        window.inpaint()
+        window.inpainting.inpaint()
     assert seen and seen[0] != main                     # the model was loaded off the GUI thread
     check_result(window, before, hole)
     assert window.device_label.text()
@@ -104,7 +104,7 @@ class SlowEngine:
 def test_event_loop_stays_responsive_while_a_job_runs(window, qtbot):
     setup_doc(window)
     engine = SlowEngine(0.8)
-    window.engine_factory = lambda *_: engine
+    window.inpainting.engine_factory = lambda *_: engine
     gaps, clock = [], QElapsedTimer()
     clock.start()
     last = [clock.elapsed()]
@@ -120,8 +120,8 @@ def test_event_loop_stays_responsive_while_a_job_runs(window, qtbot):
     progress = []
     window.inpaint_panel.progress.valueChanged.connect(progress.append)
     with qtbot.waitSignal(window.result_added, timeout=10_000):
-        window.inpaint()
-        assert window.job is not None
+        window.inpainting.inpaint()
+        assert window.inpainting.job is not None
         window.canvas.zoom_by(1)                          # the UI works during the job
     timer.stop()
     assert engine.thread != threading.get_ident()
@@ -133,14 +133,14 @@ def test_event_loop_stays_responsive_while_a_job_runs(window, qtbot):
 def test_cancel_drops_the_result(window, qtbot):
     hole = setup_doc(window)
     engine = SlowEngine(0.6)
-    window.engine_factory = lambda *_: engine
+    window.inpainting.engine_factory = lambda *_: engine
     states = []
     window.job_state_changed.connect(states.append)
-    job = window.inpaint()
+    job = window.inpainting.inpaint()
     qtbot.wait(100)
     window.actions["cancel"].trigger()
-    assert window.job is None and states[-1] == "cancelled"
-    assert window.inpaint_button.text().strip() == "Inpaint"
+    assert window.inpainting.job is None and states[-1] == "cancelled"
+    assert window.inpainting.inpaint_button.text().strip() == "Inpaint"
     qtbot.waitUntil(job.done.is_set, timeout=5000)
     qtbot.wait(50)                                          # let any queued signal arrive
     assert window.result_layers() == []
@@ -152,17 +152,17 @@ def test_engine_errors_become_messages(window, qtbot):
 
     def no_model(engine_id, device):
         raise InpaintError("The model file is missing.")
-    window.engine_factory = no_model
+    window.inpainting.engine_factory = no_model
     with qtbot.waitSignal(window.job_state_changed, check_params_cb=lambda s: s == "failed", timeout=5000):
-        window.inpaint()
+        window.inpainting.inpaint()
     assert "model file is missing" in window.banner.text()
 
     class Broken:
         def inpaint(self, *a, **k):
             raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")
-    window.engine_factory = lambda *_: Broken()
+    window.inpainting.engine_factory = lambda *_: Broken()
     with qtbot.waitSignal(window.job_state_changed, check_params_cb=lambda s: s == "failed", timeout=5000):
-        window.inpaint()
+        window.inpainting.inpaint()
     assert "Out of memory" in window.banner.text()
     assert window.document.mask().data.max() == 255        # nothing the user made is lost
     assert window.actions["inpaint"].isEnabled()
@@ -170,7 +170,7 @@ def test_engine_errors_become_messages(window, qtbot):
 
 def test_empty_mask_gives_a_hint(window):
     window.set_document(Document.from_image(photo()))
-    assert window.inpaint() is None
+    assert window.inpainting.inpaint() is None
     assert "Nothing to fill" in window.banner.text()
 
 
@@ -196,9 +196,9 @@ def test_feather_band_strategy_and_colour_matching_reach_the_engine(window, qtbo
             result.image[band] //= 2
             seen["image"] = result.image.copy()
             return result
-    window.engine_factory = lambda *_: Spy()
+    window.inpainting.engine_factory = lambda *_: Spy()
     with qtbot.waitSignal(window.result_added, timeout=30_000):
-        window.inpaint()
+        window.inpainting.inpaint()
     assert seen["options"].feather == 4 and seen["options"].strategy == "resize"
     assert seen["options"].colour_adaptation is False
     after, _ = window.document.flattened()

@@ -5,10 +5,10 @@ from PySide6.QtCore import Qt
 
 from test_app_support import photo, window  # noqa: F401 (fixture)
 
-from inpaint_studio.app.document import Document
-from inpaint_studio.app.layers import IMAGE, Layer, MaskLayer, flatten, merge_down, result_layer
-from inpaint_studio.app.project import Project, ProjectError, read_ora, write_ora
-from inpaint_studio.app.undo import Patch
+from inpaint_studio.app.editor.document import Document
+from inpaint_studio.app.document.layers import IMAGE, Layer, MaskLayer, flatten, merge_down, result_layer
+from inpaint_studio.app.document.project import Project, ProjectError, read_ora, write_ora
+from inpaint_studio.app.editor.undo import Patch
 
 
 def test_result_layer_keeps_only_what_changed():
@@ -64,7 +64,7 @@ def test_patch_restores_both_states():
 
 def add_result(window, x=20, y=20):
     doc = window.document
-    from inpaint_studio.app.undo import AddLayerCommand
+    from inpaint_studio.app.editor.undo import AddLayerCommand
     layer = Layer("Result", np.full((30, 40, 3), 250, np.uint8), np.full((30, 40), 255, np.uint8), x=x, y=y)
     doc.undo_stack.push(AddLayerCommand(doc, layer))
     return layer
@@ -199,7 +199,7 @@ def test_result_layer_includes_the_feather_band():
 
 
 def test_merge_down_between_result_layers_undoes_exactly(window):
-    from inpaint_studio.app.undo import AddLayerCommand
+    from inpaint_studio.app.editor.undo import AddLayerCommand
     window.set_document(Document.from_image(photo()))
     doc = window.document
     low = Layer("low", np.full((20, 20, 3), 10, np.uint8), np.full((20, 20), 200, np.uint8), x=5, y=5, opacity=0.6)

@@ -7,8 +7,8 @@ from safetensors.torch import save_file
 
 from test_app_support import window  # noqa: F401 (fixture)
 
-from inpaint_studio.app import model_manager
-from inpaint_studio.app.model_manager import ModelManagerDialog, card_rows
+from inpaint_studio.app.training import model_manager
+from inpaint_studio.app.training.model_manager import ModelManagerDialog, card_rows
 from inpaint_studio.engine.registry import ModelRegistry, save_generator
 from inpaint_studio.network import PENNetGenerator
 from inpaint_studio.paths import user_models_dir
@@ -30,7 +30,7 @@ def weights():
 
 def manager(window):
     window.actions["manage_models"].trigger()
-    dialog = window.model_manager.dialog
+    dialog = window.features["model_manager"].dialog
     assert dialog.isVisible()
     return dialog
 
@@ -70,35 +70,35 @@ def test_lists_bundled_and_user_models_with_their_cards(window, tmp_path, weight
 def test_default_rename_and_delete_refresh_the_picker(window, qtbot, weights):
     first = save_generator(weights, "Alpha", {})
     second = save_generator(weights, "Beta", {})
-    window.refresh_engines()
+    window.inpainting.refresh_engines()
     dialog = manager(window)
     assert rows(dialog) == ["Alpha", "Beta"]
     select(dialog, "Beta")
     with qtbot.waitSignal(window.engines_changed):
         qtbot.mouseClick(dialog.default_button, Qt.LeftButton)
     assert ModelRegistry().default_id() == second.id
-    assert [window.engine_combo.itemData(i) for i in (0, 1)] == ["auto", second.id]  # Auto, then the default
+    assert [window.inpainting.engine_combo.itemData(i) for i in (0, 1)] == ["auto", second.id]  # Auto, then the default
     assert "default" in dialog.list.item(1).text() and not dialog.default_button.isEnabled()
 
     window.prompter.text_answer = "Beta (garden)"
     qtbot.mouseClick(dialog.rename_button, Qt.LeftButton)
     assert rows(dialog) == ["Alpha", "Beta (garden)"]
-    assert window.engine_combo.itemText(window.engine_combo.findData(second.id)) == "PEN-Net: Beta (garden)"
+    assert window.inpainting.engine_combo.itemText(window.inpainting.engine_combo.findData(second.id)) == "PEN-Net: Beta (garden)"
     dialog.rename("  ")
     assert "cannot be empty" in dialog.banner.text()
 
     select(dialog, "Alpha")
-    window.set_engine(first.id)
+    window.inpainting.set_engine(first.id)
     window.prompter.confirm_answer = False
     qtbot.mouseClick(dialog.delete_button, Qt.LeftButton)
     assert window.prompter.kinds()[-1] == "confirm" and rows(dialog) == ["Alpha", "Beta (garden)"]
     window.prompter.confirm_answer = True
     qtbot.mouseClick(dialog.delete_button, Qt.LeftButton)
     assert rows(dialog) == ["Beta (garden)"] and not first.weights_path.exists()
-    assert window.engine_combo.findData(first.id) < 0 and window.engine_id != first.id
+    assert window.inpainting.engine_combo.findData(first.id) < 0 and window.inpainting.engine_id != first.id
 
     qtbot.mouseClick(dialog.use_button, Qt.LeftButton)
-    assert window.engine_id == second.id
+    assert window.inpainting.engine_id == second.id
 
 
 def test_import_pth_safetensors_and_a_corrupt_file(window, qtbot, tmp_path, weights):
@@ -112,7 +112,7 @@ def test_import_pth_safetensors_and_a_corrupt_file(window, qtbot, tmp_path, weig
     assert window.prompter.kinds()[-2:] == ["open_path", "text"]
     assert rows(dialog) == ["Places2 (release)"] and dialog.selected().name == "Places2 (release)"
     assert "imported from pennet_places2.pth" in dialog.card.toPlainText()
-    assert window.engine_combo.findData(dialog.selected().id) >= 0
+    assert window.inpainting.engine_combo.findData(dialog.selected().id) >= 0
     assert window.settings.last_dir == str(tmp_path)
 
     plain = tmp_path / "garden.safetensors"

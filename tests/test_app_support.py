@@ -80,7 +80,7 @@ def photo(width: int = 160, height: int = 120) -> np.ndarray:
 
 
 def make_window(qtbot, autosave=False, **kwargs):
-    from inpaint_studio.app.main_window import MainWindow
+    from inpaint_studio.app.editor.main_window import MainWindow
 
     prompter = ScriptedPrompter()
     window = MainWindow(prompter=prompter, autosave=autosave, **kwargs)

@@ -12,10 +12,10 @@ from PySide6.QtCore import Qt
 
 from test_app_support import make_window, photo, window  # noqa: F401 (fixture)
 
-from inpaint_studio.app import training_job, training_speed
-from inpaint_studio.app.document import Document
-from inpaint_studio.app.layers import HOLE
-from inpaint_studio.app.training_runs import RunFolder, list_runs
+from inpaint_studio.app.training import job as training_job, speed as training_speed
+from inpaint_studio.app.editor.document import Document
+from inpaint_studio.app.document.layers import HOLE
+from inpaint_studio.app.training.runs import RunFolder, list_runs
 from inpaint_studio.engine.registry import ModelRegistry, save_generator
 from inpaint_studio.network import PENNetGenerator
 from inpaint_studio.paths import runs_dir
@@ -52,7 +52,7 @@ def no_trainer_left_behind():
 
 def open_form(window, qtbot, folder, iterations, base=...):
     window.actions["fine_tune"].trigger()
-    dialog = window.training.dialog
+    dialog = window.features["fine_tune"].dialog
     form = dialog.form
     assert dialog.isVisible() and dialog.stack.currentWidget() is form
     form.set_folder(str(folder))
@@ -71,11 +71,12 @@ def open_form(window, qtbot, folder, iterations, base=...):
 def start(window, qtbot, form):
     assert form.start_button.isEnabled(), form.busy_label.text()
     qtbot.mouseClick(form.start_button, Qt.LeftButton)
-    job = window.training.job
+    job = window.features["fine_tune"].job
     assert job is not None and job.running
     return job
 
 
+@pytest.mark.slow
 def test_finetune_through_the_dialog_adds_a_model_that_inpaints(window, qtbot, tmp_path, base_model):
     dialog, form = open_form(window, qtbot, make_photos(tmp_path / "my_garden"), iterations=6)
     assert form.scan_label.text() == "4 usable images"
@@ -97,27 +98,28 @@ def test_finetune_through_the_dialog_adds_a_model_that_inpaints(window, qtbot, t
     assert [x for x, _ in view.psnr_plot.points("psnr")] == [3, 6]
     assert not view.preview.pixmap.isNull() and "iteration 6" in view.preview_caption.text()
     assert "Checkpoint saved at iteration 3" in view.log.toPlainText()
-    assert window.training.job is None and form.start_button.isEnabled()
+    assert window.features["fine_tune"].job is None and form.start_button.isEnabled()
 
     model_id = job.state.model_id
-    assert window.engine_combo.findData(model_id) >= 0                 # in the picker at once
+    assert window.inpainting.engine_combo.findData(model_id) >= 0                 # in the picker at once
     assert "My Garden" in window.banner.text()
     card = ModelRegistry().get(model_id).card
-    assert card["training"]["iterations"] == 6 and card["training"]["base"] == base_model.id
-    assert card["licence"] == "test weights"
+    assert card.training.iterations == 6 and card.training.base == base_model.id
+    assert card.licence == "test weights" and card.training.config["batch_size"] >= 1
     assert training_speed.seconds_per_sample(window.settings, "cpu")[1]  # the pace was measured
 
     assert view.use_button.isVisible()
     qtbot.mouseClick(view.use_button, Qt.LeftButton)
-    assert window.engine_id == model_id
+    assert window.inpainting.engine_id == model_id
     window.set_document(Document.from_image(photo(96, 80)))
     window.document.mask(HOLE).data[30:50, 30:60] = 255
     with qtbot.waitSignal(window.job_state_changed, timeout=SLOW, check_params_cb=lambda s: s != "running"):
-        window.inpaint()
+        window.inpainting.inpaint()
     assert len(window.result_layers()) == 1
-    assert window.last_result[1].engine_id == model_id
+    assert window.inpainting.last_result[1].engine_id == model_id
 
 
+@pytest.mark.slow
 def test_stop_leaves_a_checkpoint_that_resume_continues_from(window, qtbot, tmp_path):
     dialog, form = open_form(window, qtbot, make_photos(tmp_path / "photos"), iterations=400, base=None)
     assert form.lr_edit.text() == "0.0001"                              # from scratch
@@ -139,7 +141,7 @@ def test_stop_leaves_a_checkpoint_that_resume_continues_from(window, qtbot, tmp_
 
     view.resume_spin.setValue(stopped_at + 2)
     qtbot.mouseClick(view.resume_button, Qt.LeftButton)
-    assert window.training.job is job and job.running
+    assert window.features["fine_tune"].job is job and job.running
     qtbot.waitUntil(lambda: not job.running, timeout=SLOW)
     assert job.state.status == "completed", job.state.message
     starts = [e for e in job.events if e["event"] == "start"]
@@ -148,7 +150,7 @@ def test_stop_leaves_a_checkpoint_that_resume_continues_from(window, qtbot, tmp_
     resumed = [e["iteration"] for e in job.events[job.events.index(starts[1]):] if e["event"] == "progress"]
     assert resumed[0] == stopped_at + 1 and resumed[-1] == stopped_at + 2
     assert view.progress.value() == view.progress.maximum() == stopped_at + 2
-    assert window.engine_combo.findData(job.state.model_id) >= 0
+    assert window.inpainting.engine_combo.findData(job.state.model_id) >= 0
     assert f"Resumed from iteration {stopped_at}" in view.log.toPlainText()
 
 
@@ -161,7 +163,7 @@ def test_trainer_failures_are_shown_and_the_editor_stays_usable(window, qtbot, t
     assert job.state.status == "failed"
     assert f"Unknown model '{base_model.id}'" in view.banner.text()   # the trainer's error event
     assert "Error: Unknown model" in view.log.toPlainText() and "Traceback" not in view.log.toPlainText()
-    assert "failed" in window.banner.text() and window.training.job is None
+    assert "failed" in window.banner.text() and window.features["fine_tune"].job is None
     assert not view.resume_button.isVisible()
 
     make = training_job.fit_args
@@ -174,14 +176,15 @@ def test_trainer_failures_are_shown_and_the_editor_stays_usable(window, qtbot, t
     assert view.banner.text() == "The trainer exited with status 2 (bad input)."   # no event: exit status
     assert "unrecognized arguments: --no-such-option" in view.log.toPlainText()    # and stderr's tail
 
-    window.set_engine("telea")                      # the editor works on
+    window.inpainting.set_engine("telea")                      # the editor works on
     window.set_document(Document.from_image(photo()))
     window.document.mask(HOLE).data[40:60, 40:70] = 255
     with qtbot.waitSignal(window.job_state_changed, timeout=30_000, check_params_cb=lambda s: s == "done"):
-        window.inpaint()
+        window.inpainting.inpaint()
     assert len(window.result_layers()) == 1
 
 
+@pytest.mark.slow
 def test_closing_while_training_asks_and_the_run_can_finish_in_the_background(qtbot, tmp_path):
     first = make_window(qtbot)
     dialog, form = open_form(first, qtbot, make_photos(tmp_path / "photos"), iterations=400, base=None)
@@ -195,10 +198,10 @@ def test_closing_while_training_asks_and_the_run_can_finish_in_the_background(qt
     assert RunFolder(run).is_alive()                                  # the trainer outlives the editor
 
     second = make_window(qtbot)                                       # the next start finds it
-    again = second.training.job
+    again = second.features["fine_tune"].job
     assert again is not None and again.run_dir == run and again.running
     assert "still training in the background" in second.banner.text()
-    view = second.training.show_dialog().view
+    view = second.features["fine_tune"].show_dialog().view
     assert view.job is again
     seen = view.progress.value()
     qtbot.waitUntil(lambda: view.progress.value() > seen, timeout=SLOW)  # and follows it live

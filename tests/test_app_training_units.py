@@ -16,11 +16,11 @@ from PySide6.QtWidgets import QApplication
 
 from test_app_support import answer_each_with_escape, make_window, window  # noqa: F401 (fixture)
 
-from inpaint_studio.app import training_speed
-from inpaint_studio.app.curves import CurvePlot, nice_ticks
-from inpaint_studio.app.folder_scan import FolderScanner
-from inpaint_studio.app.training_job import LAUNCHER, fit_args
-from inpaint_studio.app.training_runs import EventTail, RunFolder, describe_exit, list_runs, stderr_tail, write_json
+from inpaint_studio.app.training import speed as training_speed
+from inpaint_studio.app.training.curves import CurvePlot, nice_ticks
+from inpaint_studio.app.training.folder_scan import FolderScanner
+from inpaint_studio.app.training.job import LAUNCHER, fit_args
+from inpaint_studio.app.training.runs import EventTail, RunFolder, describe_exit, list_runs, stderr_tail, write_json
 from inpaint_studio.paths import runs_dir
 
 
@@ -139,11 +139,25 @@ def test_time_estimate_uses_a_default_then_the_measured_pace(window):
     assert training_speed.estimate(settings, "cuda", 256, 8, 10)[1] is False
     assert [training_speed.format_duration(s) for s in (12, 125, 3600 * 2 + 60 * 5, 86400 * 2 + 3600)] == \
         ["12 s", "2 min", "2 h 5 min", "2 d 1 h"]
-    form = window.training.show_dialog().form
+    form = window.features["fine_tune"].show_dialog().form
     form.size_combo.setCurrentIndex(form.size_combo.findData(64))
     form.batch_spin.setValue(1)
     form.iterations_spin.setValue(100)
     assert "≈ 28 s on the CPU (from earlier runs" in form.estimate_label.text()
+
+
+def test_form_defaults_come_from_the_training_contract(window):
+    from inpaint_studio.contracts.training import (DEFAULT, FINETUNE, FORM_ITERATIONS, MASK_KINDS, SCRATCH,
+                                                   batch_size_for)
+
+    form = window.features["fine_tune"].show_dialog().form
+    values = form.values()
+    assert values["iterations"] == FORM_ITERATIONS and values["size"] == DEFAULT.size
+    assert values["batch_size"] == batch_size_for(form.device_kind) and values["masks"] == DEFAULT.masks
+    assert values["checkpoint_every"] == DEFAULT.checkpoint_every and values["val_every"] == FINETUNE["val_every"]
+    assert {form.masks_combo.itemData(i) for i in range(form.masks_combo.count())} == set(MASK_KINDS)
+    form.base_combo.setCurrentIndex(form.base_combo.findData(None))         # from scratch
+    assert float(form.values()["lr"]) == SCRATCH["lr"]
 
 
 def test_curve_plot_points_ticks_legend_and_hover(qtbot):
@@ -191,7 +205,7 @@ def test_fit_arguments_follow_the_form(tmp_path):
 
 
 def test_new_prompter_questions_open_and_back_out(window, tmp_path):
-    from inpaint_studio.app.dialogs import Prompter
+    from inpaint_studio.app.ui.dialogs import Prompter
 
     prompter = Prompter(window)
     opened, answers = answer_each_with_escape([
@@ -211,9 +225,9 @@ def test_start_reports_runs_that_ended_while_the_app_was_closed(qtbot):
     win = make_window(qtbot)
     assert "“Garden” failed while Inpaint Studio was closed: the losses are no longer finite" in win.banner.text()
     assert RunFolder(run).job["reported"] is True
-    assert win.training.job is None
+    assert win.features["fine_tune"].job is None
     again = make_window(qtbot)                                       # said once only
     assert "Garden" not in again.banner.text()
-    dialog = again.training.show_dialog(run)
+    dialog = again.features["fine_tune"].show_dialog(run)
     assert dialog.view.job.state.status == "failed"
     assert "no longer finite" in dialog.view.banner.text() and dialog.view.resume_button.isHidden()

@@ -10,7 +10,7 @@ from inpaint_studio.engine import (AUTO_ID, CLASSICAL, InpaintOptions, PENNetEng
                                    clear_engine_cache, create_engine)
 from inpaint_studio.engine import registry as registry_module
 from inpaint_studio.engine.auto import (LABEL_CLASSICAL, MODEL, NOTE_ALL_MODEL_FLOW, NOTE_ALL_MODEL_SOURCE, RULE,
-                                        AutoEngine, choose, grey, leaf, region_features, rule_engines)
+                                        AutoEngine, choose, grey, leaf, region_features, rule_engines, with_derived)
 from inpaint_studio.engine.regions import hole_groups
 from inpaint_studio.engine.registry import ModelRegistry, save_generator
 from inpaint_studio.imaging import read_image
@@ -101,7 +101,7 @@ def test_without_a_model_auto_falls_back_to_the_best_classical_engine_per_region
 
 
 def test_fallback_order_follows_the_measurement_when_patchmatch_is_missing():
-    f = {"radius": 40.0, "area": 6400, "texture": 20.0, "contrast": 60.0}
+    f = with_derived({"radius": 40.0, "area": 6400, "texture": 20.0, "contrast": 60.0})
     ranked = leaf(f)[0]
     without = [e for e in ranked if e not in (MODEL, "patchmatch")]
     assert choose(f, {"telea", "ns"})[0] == without[0]

@@ -8,7 +8,7 @@ import pytest
 from inpaint_studio.engine.auto import MODEL, choose, describe_rule
 from inpaint_studio.engine.registry import save_generator
 from inpaint_studio.network import PENNetGenerator
-from trainer.auto_rule import fit, format_tables, run, summarise
+from trainer.release.auto_rule import fit, format_tables, run, summarise
 from trainer.cli import main as trainer_main
 
 ENGINES = [MODEL, "patchmatch", "telea"]
@@ -69,8 +69,8 @@ def test_a_small_real_measurement(tmp_path, capsys):
 def test_region_ssim_agrees_with_the_metric():
     import torch
 
-    from trainer.auto_rule import _ssim_map
-    from trainer.metrics import ssim_map
+    from trainer.release.auto_rule import _ssim_map
+    from trainer.fit.metrics import ssim_map
 
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 256, (40, 52, 3), dtype=np.uint8)

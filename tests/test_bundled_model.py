@@ -11,7 +11,7 @@ from safetensors import safe_open
 from inpaint_studio.engine.auto import RULE, describe_rule
 from inpaint_studio.engine.registry import (ModelRegistry, discriminator_path, load_discriminator,
                                             load_generator)
-from trainer.bundle import behind, held_out
+from trainer.release.bundle import behind, held_out
 from trainer.evaluate import evaluate
 
 REPO = Path(__file__).resolve().parents[1]

@@ -69,8 +69,8 @@ def test_import_released_checkpoint(generator, tmp_path):
     # as the reference trainer saves it, from a DataParallel model
     torch.save({"netG": {f"module.{k}": v for k, v in generator.state_dict().items()}, "epoch": 5}, path)
     info = ModelRegistry().import_checkpoint(path, "Places2 release")
-    assert info.card["architecture"]["affinity"] == "release"
-    assert info.card["architecture"]["attention"] == "reference"
+    assert info.card.architecture.affinity == "release"
+    assert info.card.architecture.attention == "reference"
     loaded = load_generator(info)
     for k, v in generator.state_dict().items():
         assert torch.allclose(loaded.state_dict()[k], v.half().float())

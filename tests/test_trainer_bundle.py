@@ -59,15 +59,15 @@ def test_bundle_joins_parts_completes_the_card_and_becomes_the_default(tmp_path,
     assert bundled.bundled and bundled.weights_path.read_bytes() == blob
     load_generator(bundled)
     card = bundled.card
-    assert card["training"]["iterations"] == 1234 and card["training"]["hardware"] == "NVIDIA H200"
-    assert "checkpoint" not in card["training"]
-    sources = card["training"]["data"]["sources"]
+    assert card.training.iterations == 1234 and card.training.hardware == "NVIDIA H200"
+    assert "checkpoint" not in card.training.to_dict()
+    sources = card.training.data["sources"]
     assert sources["mate-backgrounds"] == {"version": "1.0", "train": 1, "val": 1,
                                            "licences": {"CC-BY-SA-4.0": 1, "GPL-2+": 1}}
-    assert sources["opencv-doc"]["train"] == 1 and card["training"]["data"]["photographs"] == 3
-    assert [r["method"] for r in card["metrics"]["held_out"]["center"]["rows"]] == [
+    assert sources["opencv-doc"]["train"] == 1 and card.training.data["photographs"] == 3
+    assert [r["method"] for r in card.metrics.held_out["center"]["rows"]] == [
         "this model", "this model, no colour adaptation", "opencv telea", "opencv ns"]
-    assert "BSD-3-Clause (1 photo)" in card["licence"] and "photos)" not in card["licence"]
+    assert "BSD-3-Clause (1 photo)" in card.licence and "photos)" not in card.licence
 
 
 def test_broken_weights_are_refused_and_nothing_is_shipped(tmp_path, capsys):
@@ -92,7 +92,7 @@ def test_results_figure_shows_input_fills_and_original(tmp_path, monkeypatch, ca
     from PIL import Image
 
     from test_trainer_support import make_folder
-    from trainer.figure import columns
+    from trainer.release.figure import columns
 
     monkeypatch.setenv("INPAINT_STUDIO_HOME", str(tmp_path / "home"))
     info = save_generator(PENNetGenerator(), "Tiny", card={"architecture": {"input_size": 64}})
@@ -116,7 +116,7 @@ def test_bundle_ships_the_discriminator_the_run_auto_and_per_image_figures(tmp_p
     from inpaint_studio.engine.auto import RULE
     from inpaint_studio.engine.registry import RegistryError, discriminator_path, load_discriminator
     from inpaint_studio.network import PatchDiscriminator
-    from trainer.checkpoint import save_checkpoint
+    from trainer.fit.checkpoint import save_checkpoint
     from trainer.evaluate import half_of
 
     info = save_generator(PENNetGenerator(), "Open photos", directory=tmp_path / "exported",
@@ -164,7 +164,7 @@ def test_bundle_ships_the_discriminator_the_run_auto_and_per_image_figures(tmp_p
     assert printed["auto_at_least_best_single"]["center"] == {"l1": True, "psnr": True, "ssim": True}
 
     bundled = ModelRegistry(bundled_dir=models, user_dir=tmp_path / "user").get("pennet-open-photos")
-    card = bundled.card
+    card = bundled.card.to_dict()
     assert card["training"]["run"]["samples"] == 2883 * 32 and card["training"]["run"]["seconds"] == 405.8
     assert "2,883 iterations, 92,256 samples, 7 minutes on 1x NVIDIA H200 (bf16)" in card["description"]
     assert card["auto"]["rule"] == RULE and card["auto"]["half"] == "tune"

@@ -14,17 +14,19 @@ from inpaint_studio.engine import create_engine
 from inpaint_studio.engine.registry import ModelRegistry, load_generator
 from inpaint_studio.network import PatchDiscriminator, PENNetGenerator
 from test_trainer_support import fit_args, make_folder, photo
-from trainer import checkpoint as ckpt
+from trainer.fit import checkpoint as ckpt
 from trainer import cli
-from trainer.data import to_network
+from trainer.fit.data import to_network
 from trainer.evaluate import evaluate, format_table
-from trainer.events import read_events
-from trainer.loop import Trainer, prepare_config
-from trainer.losses import LossWeights
-from trainer.masks import fixed_masks, to_tensor
-from trainer.step import TrainStep, place, resolve_precision
+from inpaint_studio.contracts.events import read_events
+from trainer.fit.loop import Trainer, prepare_config
+from trainer.fit.losses import LossWeights
+from trainer.fit.masks import fixed_masks, to_tensor
+from inpaint_studio.engine.device import TRAINING, resolve_precision
+from trainer.fit.step import TrainStep, place
 
 
+@pytest.mark.slow
 def test_reconstruction_loss_falls_when_overfitting_two_images():
     torch.manual_seed(0)
     g, d = PENNetGenerator(), PatchDiscriminator()
@@ -95,9 +97,13 @@ def test_exported_model_is_listed_loaded_and_run_by_the_engine(trained, monkeypa
     info = ModelRegistry().get(done["model_id"])
     assert Path(done["model_path"]) == info.weights_path.resolve()
     card = info.card
-    assert card["architecture"]["name"] == "pennet" and card["architecture"]["attention"] == "holes"
-    assert card["training"]["iterations"] == 4 and card["training"]["data"]["images"] == 3
-    assert card["training"]["base"] is None and card["metrics"]["val_psnr"] > 0
+    assert card.architecture.name == "pennet" and card.architecture.attention == "holes"
+    assert card.training.iterations == 4 and card.training.data["images"] == 3
+    assert card.training.base is None and card.metrics.val_psnr > 0
+    # settings left to the machine are stored as chosen: precision "auto" became fp32 or bf16
+    run = json.loads((trained["out"] / "run.json").read_text())
+    assert run["config"]["precision"] in ("fp32", "bf16") and run["config"]["automatic"] == ["precision"]
+    assert card.training.config["precision"] == run["config"]["precision"] and card.training.config["batch_size"] == 1
     generator = load_generator(info)
     ckpt_weights = ckpt.latest_checkpoint(trained["out"] / "checkpoints")[1]["generator"]
     for k, v in generator.state_dict().items():
@@ -113,8 +119,9 @@ def test_export_command_writes_a_second_model_with_a_card(trained, monkeypatch, 
     assert cli.main(["export", str(trained["out"]), "--name", "Exported again"]) == 0
     printed = json.loads(capsys.readouterr().out)
     info = ModelRegistry().get(printed["model_id"])
-    assert info.name == "Exported again" and info.card["training"]["hardware"].startswith("CPU")
-    assert {"val_l1", "val_psnr", "val_ssim"} <= set(info.card["metrics"])
+    assert info.name == "Exported again" and info.card.training.hardware.startswith("CPU")
+    metrics = info.card.metrics
+    assert None not in (metrics.val_l1, metrics.val_psnr, metrics.val_ssim)
     assert cli.main(["export", str(trained["out"] / "nowhere"), "--name", "x"]) == 2
     assert "no such run folder" in capsys.readouterr().err
 
@@ -177,6 +184,7 @@ def test_bad_options_and_reused_run_folders_are_refused(trained, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_checkpoint_write_error_is_an_error_event_and_keeps_the_previous(tmp_path, monkeypatch):
     data = make_folder(tmp_path / "photos", images=2, corrupt=False)
     out, events = tmp_path / "run", tmp_path / "events.jsonl"
@@ -202,15 +210,16 @@ def test_checkpoint_write_error_is_an_error_event_and_keeps_the_previous(tmp_pat
 
 def test_every_event_and_field_written_is_documented(trained):
     doc = (Path(cli.__file__).parent / "EVENTS.md").read_text()
-    from trainer.events import EVENT_TYPES
+    from inpaint_studio.contracts.events import EVENT_KINDS
 
-    for kind in EVENT_TYPES:
+    for kind in EVENT_KINDS:
         assert f"**{kind}**" in doc
     for event in trained["events"]:
         for field in event:
             assert f"`{field}`" in doc, f"{event['event']}.{field} is not in EVENTS.md"
 
 
+@pytest.mark.slow
 def test_a_bf16_step_keeps_fp32_channels_last_weights_and_trains():
     """--precision bf16 on the CPU exercises the autocast path the GPUs take."""
     torch.manual_seed(0)
@@ -219,7 +228,7 @@ def test_a_bf16_step_keeps_fp32_channels_last_weights_and_trains():
     before = g.dw_conv01[0].weight.detach().clone()
     opt_g = torch.optim.Adam(g.parameters(), lr=1e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=1e-4, betas=(0.5, 0.999))
-    step = TrainStep(g, d, opt_g, opt_d, LossWeights(), cpu, resolve_precision("bf16", cpu))
+    step = TrainStep(g, d, opt_g, opt_d, LossWeights(), cpu, resolve_precision("bf16", cpu, TRAINING))
     image = torch.stack([to_network(photo(i, 64, 64)) for i in range(2)])
     mask = torch.stack([to_tensor(m) for m in fixed_masks("mixed", 2, 64, seed=1)])
     for _ in range(2):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from trainer.events import read_events
+from inpaint_studio.contracts.events import read_events
 
 REPO = Path(__file__).resolve().parents[1]
 

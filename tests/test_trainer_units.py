@@ -9,14 +9,15 @@ import pytest
 import torch
 
 from test_trainer_support import make_folder, photo
-from trainer import checkpoint as ckpt
-from trainer.config import build_config
-from trainer.data import (DataError, SampleStream, TrainImages, ValImages, holdout, random_crop,
+from trainer.fit import checkpoint as ckpt
+from trainer.fit.config import build_config
+from trainer.fit.data import (DataError, SampleStream, TrainImages, ValImages, holdout, random_crop,
                           scan_folder)
-from trainer.events import EventWriter, read_events
-from trainer.losses import LossWeights, discriminator_hinge, generator_losses, masked_l1, pyramid_l1
-from trainer.masks import EVAL_MASK_KINDS, MaskGenerator, fixed_masks, to_tensor
-from trainer.metrics import l1, psnr, ssim
+from inpaint_studio.contracts.events import read_events
+from trainer.events import EventWriter
+from trainer.fit.losses import LossWeights, discriminator_hinge, generator_losses, masked_l1, pyramid_l1
+from trainer.fit.masks import EVAL_MASK_KINDS, MaskGenerator, fixed_masks, to_tensor
+from trainer.fit.metrics import l1, psnr, ssim
 
 
 # -- masks ------------------------------------------------------------------------------------------
@@ -335,12 +336,13 @@ def test_validation_images_are_fixed(tmp_path):
 
 
 def test_auto_precision_uses_bf16_on_cpus_that_have_it(monkeypatch):
-    from trainer import step
+    from inpaint_studio.engine import device
 
-    cpu = torch.device("cpu")
-    monkeypatch.setattr(step, "cpu_has_native_bf16", lambda: True)
-    assert step.resolve_precision("auto", cpu) == "bf16" and step.resolve_precision("fp32", cpu) == "fp32"
-    monkeypatch.setattr(step, "cpu_has_native_bf16", lambda: False)
-    assert step.resolve_precision("auto", cpu) == "fp32" and step.resolve_precision("bf16", cpu) == "bf16"
+    cpu, T = torch.device("cpu"), device.TRAINING
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    assert device.resolve_precision("auto", cpu, T) == "bf16" and device.resolve_precision("fp32", cpu, T) == "fp32"
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
+    assert device.resolve_precision("auto", cpu, T) == "fp32" and device.resolve_precision("bf16", cpu, T) == "bf16"
     with pytest.raises(ValueError, match="needs a CUDA GPU"):
-        step.resolve_precision("fp16", cpu)
+        device.resolve_precision("fp16", cpu, T)
+    assert device.resolve_precision("fp16", cpu) == "fp32"      # inference: a GPU format means fp32 here

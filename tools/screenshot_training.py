@@ -64,11 +64,12 @@ def main(argv=None) -> int:
 
 def _stop_runs(home: Path) -> None:
     """Stop a run left going (the tool failed midway), so the temporary folder can go."""
-    from inpaint_studio.app.training_runs import list_runs
+    from inpaint_studio.app.training.runs import list_runs
+    from inpaint_studio.contracts.runs import STOP_FILE
 
     for run in list_runs(home / "runs"):
         if run.is_alive():
-            (run.path / "STOP").touch()
+            (run.path / STOP_FILE).touch()
             pid = run.process.get("launcher_pid")
             if pid:
                 os.kill(pid, signal.SIGTERM)
@@ -91,9 +92,9 @@ def _shoot(args, home: Path) -> int:
     import torch
     from PySide6.QtWidgets import QApplication
 
-    from inpaint_studio.app.main_window import MainWindow
-    from inpaint_studio.app.model_manager import ModelManagerDialog
-    from inpaint_studio.app.theme import apply_dark_theme
+    from inpaint_studio.app.editor.main_window import MainWindow
+    from inpaint_studio.app.training.model_manager import ModelManagerDialog
+    from inpaint_studio.app.ui.theme import apply_dark_theme
     from inpaint_studio.engine.registry import ModelRegistry, save_generator
     from inpaint_studio.network import PENNetGenerator
 
@@ -116,7 +117,7 @@ def _shoot(args, home: Path) -> int:
     window = MainWindow(autosave=False)
     window.resize(1300, 820)
     window.show()
-    feature = window.training
+    feature = window.features["fine_tune"]
     dialog = feature.show_dialog()
     form = dialog.form
     form.set_folder(str(photos))

@@ -12,11 +12,12 @@ import time
 
 import torch
 
+from inpaint_studio.engine.device import TRAINING, resolve_precision
 from inpaint_studio.network import PatchDiscriminator, PENNetGenerator
 
-from .losses import LossWeights
-from .masks import fixed_masks, to_tensor
-from .step import TrainStep, place, resolve_precision
+from .fit.losses import LossWeights
+from .fit.masks import fixed_masks, to_tensor
+from .fit.step import TrainStep, place
 
 
 def measure(device: torch.device, attention: str, batch: int, size: int, steps: int, warmup: int,
@@ -28,7 +29,7 @@ def measure(device: torch.device, attention: str, batch: int, size: int, steps: 
     opt_g = torch.optim.Adam(generator.parameters(), lr=1e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=1e-4, betas=(0.5, 0.999))
     step = TrainStep(generator, discriminator, opt_g, opt_d, LossWeights(), device,
-                     resolve_precision(precision, device))
+                     resolve_precision(precision, device, TRAINING))
     masks = torch.stack([to_tensor(m) for m in fixed_masks("mixed", batch * (steps + warmup), size, seed=seed)])
     image = torch.rand(batch, 3, size, size, device=device) * 2 - 1
     times = []
@@ -53,7 +54,7 @@ def run(size: int = 256, batches=(1, 4), devices=None, steps: int = 5, warmup: i
     print_fn(header)
     for name in devices:
         device = torch.device(name)
-        prec = resolve_precision(precision, device)
+        prec = resolve_precision(precision, device, TRAINING)
         for batch in batches:
             speed = {mode: batch / measure(device, mode, batch, size, steps, warmup, prec)
                      for mode in ("holes", "reference")}

@@ -1,5 +1,5 @@
 """python -m trainer (inpaint-studio-trainer): fit, export, pack, bundle, evaluate, auto-rule, figure,
-bench, corpus, adapt, adapt-eval.
+bench, corpus, learn-photo, learn-photo-eval.
 
 Exit status: 0 done (or stopped on request), 1 the run failed while training, 2 bad input
 (folder, options, model id) reported before anything started. `fit` reports every outcome as
@@ -14,47 +14,68 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import corpus
+    from inpaint_studio.contracts import devices
+    from inpaint_studio.contracts.card import ARCHITECTURES
+    from inpaint_studio.contracts.training import (BATCH_SIZE, DEFAULT, EVAL_MASK_KINDS, FINETUNE, MASK_KINDS,
+                                                   SCRATCH, SMALL_IMAGES, WORKERS, LossWeights, loss_weights)
+    from inpaint_studio.network import AFFINITIES, ATTENTION_MODES
+
     from .evaluate import HALVES
-    from .masks import EVAL_MASK_KINDS, MASK_KINDS
-    from .step import PRECISIONS
+    from .release import corpus
 
     parser = argparse.ArgumentParser(prog="python -m trainer",
-                                     description="Train, fine-tune, export and evaluate PEN-Net models.")
+                                     description="Train, fine-tune, export and evaluate inpainting models "
+                                                 "(PEN-Net, DeepFill v1).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    train_devices = devices.DEVICES[devices.TRAINING]
 
     fit = sub.add_parser("fit", help="train (or fine-tune with --base) on a folder of photos",
-                         description="Train PEN-Net on a folder of photos. Options left out take the "
+                         description="Train a model (--arch) on a folder of photos. Options left out take the "
                                      "paper's defaults, the fine-tuning defaults with --base, or the "
                                      "saved run's values with --resume.")
     fit.add_argument("--data", help="folder of training photos (searched recursively)")
-    fit.add_argument("--val", help="folder of validation photos (default: hold out 5%% of --data)")
+    fit.add_argument("--val", help=f"folder of validation photos (default: hold out "
+                                   f"{DEFAULT.val_fraction * 100:g}%% of --data)")
     fit.add_argument("--out", help="run folder for checkpoints, samples and run.json "
                                    "(default: a new folder in the user's runs directory)")
-    fit.add_argument("--base", help="registry model id to fine-tune, or 'default' for the app's default model "
-                                    "(then lr 2e-5 and 5000 iterations by default)")
+    fit.add_argument("--base", help=f"registry model id to fine-tune, or 'default' for the app's default model "
+                                    f"(then lr {_num(FINETUNE['lr'])} and {FINETUNE['iterations']} iterations by default)")
     fit.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    fit.add_argument("--size", type=int, help="training crop side, a multiple of 64 (default 256)")
-    fit.add_argument("--iterations", type=int, help="total iterations (default 200000; 5000 with --base)")
-    fit.add_argument("--batch-size", type=int, help="per process (default 8 on CUDA, 2 on CPU)")
-    fit.add_argument("--lr", type=float, help="generator learning rate (default 1e-4; 2e-5 with --base)")
+    fit.add_argument("--arch", choices=ARCHITECTURES,
+                     help=f"network of a new model: {', '.join(f'{k} ({v})' for k, v in ARCHITECTURES.items())}; "
+                          f"default {DEFAULT.arch}, or the base model's with --base")
+    fit.add_argument("--cnum", type=int, help=f"base channel width of a new model (default {DEFAULT.cnum})")
+    fit.add_argument("--size", type=int, help=f"training crop side, a multiple of 64 (default {DEFAULT.size})")
+    fit.add_argument("--iterations", type=int, help=f"total iterations (default {SCRATCH['iterations']}; "
+                                                    f"{FINETUNE['iterations']} with --base)")
+    fit.add_argument("--batch-size", type=int, help=f"per process (default {BATCH_SIZE['cuda']} on CUDA, "
+                                                    f"{BATCH_SIZE['cpu']} on CPU)")
+    fit.add_argument("--lr", type=float, help=f"generator learning rate (default {_num(SCRATCH['lr'])}; "
+                                              f"{_num(FINETUNE['lr'])} with --base)")
     fit.add_argument("--d-lr", type=float, help="discriminator learning rate (default: --lr)")
-    fit.add_argument("--masks", choices=MASK_KINDS, help="training masks (default mixed)")
-    fit.add_argument("--attention", choices=["holes", "reference"], help="ATN mode (speed only; default holes)")
-    fit.add_argument("--affinity", choices=["release", "paper"], help="ATN affinity for a new model (default release)")
-    fit.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default auto: CUDA when present")
-    fit.add_argument("--precision", choices=PRECISIONS, help="default auto: bf16/fp16 autocast on CUDA, bf16 on CPUs with AVX512-BF16 or AMX, else fp32")
-    fit.add_argument("--checkpoint-every", type=int, metavar="K", help="iterations between checkpoints (default 500)")
-    fit.add_argument("--keep-checkpoints", type=int, metavar="N", help="checkpoints kept (default 3)")
-    fit.add_argument("--val-every", type=int, metavar="V",
-                     help="iterations between validations (default 1000; 500 with --base)")
-    fit.add_argument("--val-images", type=int, help="validation images used (default 16)")
-    fit.add_argument("--log-every", type=int, help="iterations between progress events (default 10)")
-    fit.add_argument("--seed", type=int, help="data, mask and split seed (default 0)")
-    fit.add_argument("--workers", type=int, help="data loading processes (default 4 on CUDA, 0 on CPU)")
-    fit.add_argument("--small", choices=["upscale", "skip"], help="images smaller than --size (default upscale)")
-    for term, default in (("hole", 6.0), ("valid", 1.0), ("pyramid", 0.5), ("adversarial", 0.1)):
-        fit.add_argument(f"--{term}-weight", type=float, help=f"loss weight (default {default})")
+    fit.add_argument("--masks", choices=MASK_KINDS, help=f"training masks (default {DEFAULT.masks})")
+    fit.add_argument("--attention", choices=ATTENTION_MODES, help=f"ATN mode (speed only; default {DEFAULT.attention})")
+    fit.add_argument("--affinity", choices=AFFINITIES, help=f"ATN affinity for a new model (default {DEFAULT.affinity})")
+    fit.add_argument("--device", choices=train_devices, help="default auto: CUDA when present")
+    fit.add_argument("--precision", choices=devices.PRECISIONS, help=f"default {devices.AUTO_PRECISION_HELP[devices.TRAINING]}")
+    fit.add_argument("--checkpoint-every", type=int, metavar="K",
+                     help=f"iterations between checkpoints (default {DEFAULT.checkpoint_every})")
+    fit.add_argument("--keep-checkpoints", type=int, metavar="N", help=f"checkpoints kept (default {DEFAULT.keep_checkpoints})")
+    fit.add_argument("--val-every", type=int, metavar="V", help=f"iterations between validations (default "
+                                                                f"{SCRATCH['val_every']}; {FINETUNE['val_every']} with --base)")
+    fit.add_argument("--val-images", type=int, help=f"validation images used (default {DEFAULT.val_images})")
+    fit.add_argument("--log-every", type=int, help=f"iterations between progress events (default {DEFAULT.log_every})")
+    fit.add_argument("--seed", type=int, help=f"data, mask and split seed (default {DEFAULT.seed})")
+    fit.add_argument("--workers", type=int, help=f"data loading processes (default {WORKERS['cuda']} on CUDA, "
+                                                 f"{WORKERS['cpu']} on CPU)")
+    fit.add_argument("--small", choices=SMALL_IMAGES, help=f"images smaller than --size (default {DEFAULT.small})")
+    per_arch = {arch: loss_weights(arch).to_dict() for arch in ARCHITECTURES}
+    for term in (*LossWeights.TERMS, "discount"):
+        flag = "--hole-discount" if term == "discount" else f"--{term}-weight"
+        what = "gamma of the spatially discounted hole L1 (1: none)" if term == "discount" else "loss weight"
+        defaults = ", ".join(f"{w[term]:g} for {arch}" for arch, w in per_arch.items())
+        fit.add_argument(flag, type=float, dest=f"{term}_weight", metavar="GAMMA" if term == "discount" else None,
+                         help=f"{what} (default {defaults})")
     fit.add_argument("--export-name", help="export the model under this name when the run completes")
     fit.add_argument("--events", metavar="FILE", help="append JSON-lines events here instead of stdout")
     fit.set_defaults(func=cmd_fit)
@@ -65,15 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--checkpoint", help="a specific checkpoint file (default: the newest)")
     export.set_defaults(func=cmd_export)
 
-    evaluate = sub.add_parser("evaluate", help="L1 / PSNR / SSIM of a model against Telea, NS, PatchMatch and Auto")
-    evaluate.add_argument("--model", help="registry model id (leave out to measure the classical methods alone)")
+    evaluate = sub.add_parser("evaluate", help="L1 / PSNR / SSIM of models against Telea, NS, PatchMatch and Auto")
+    evaluate.add_argument("--model", nargs="+", action="extend",
+                          help="registry model ids, of any architecture, measured on the same images and masks "
+                               "(leave out to measure the classical methods alone; Auto uses the first)")
     evaluate.add_argument("--data", required=True, help="folder of photos")
     evaluate.add_argument("--masks", choices=EVAL_MASK_KINDS, default="center",
                           help="center: the paper's centred square of half the side (default)")
     evaluate.add_argument("--size", type=int, default=256)
     evaluate.add_argument("--limit", type=int, help="at most this many images")
     evaluate.add_argument("--seed", type=int, default=0, help="mask seed")
-    evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    evaluate.add_argument("--device", choices=train_devices, default="auto")
     evaluate.add_argument("--half", choices=HALVES,
                           help="only that fixed half of the photos (by file-name hash): Auto's rule is fitted "
                                "on 'tune', so 'report' is the held-out figure for it")
@@ -88,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--warmup", type=int, default=2)
     bench.add_argument("--device", choices=["all", "cpu", "cuda"], default="all",
                        help="all: CPU, and CUDA when present")
-    bench.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    bench.add_argument("--precision", choices=devices.PRECISIONS, default="auto")
     bench.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     bench.set_defaults(func=cmd_bench)
 
@@ -102,34 +125,40 @@ def build_parser() -> argparse.ArgumentParser:
     pack.set_defaults(func=cmd_pack)
 
     corpus.register(sub)
-    from . import adapt_cli, auto_rule, bundle, figure
+    from .learn_photo import cli as learn_cli
+    from .release import auto_rule, bundle, figure
 
     auto_rule.register(sub)
     bundle.register(sub)
     figure.register(sub)
 
-    adapt_cli.register(sub)
+    learn_cli.register(sub)
     return parser
 
 
+def _num(value: float) -> str:
+    """1e-4, not 0.0001 or 1e-04."""
+    return f"{value:g}".replace("e-0", "e-")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Runs one command; returns its exit status. `fit` and `adapt` report their errors as events
+    """Runs one command; returns its exit status. `fit` and `learn-photo` report their errors as events
     too; every user-level failure (a bad folder, file, model or checkpoint, a failed download)
     ends in one line and exit status 2."""
-    from inpaint_studio.cli import run_command
+    from inpaint_studio.contracts.commands import run_command
     from inpaint_studio.engine.registry import RegistryError
 
-    from .checkpoint import CheckpointError
-    from .corpus import CorpusError
+    from .fit.checkpoint import CheckpointError
+    from .release.corpus import CorpusError
 
     return run_command(build_parser(), argv, (CorpusError, RegistryError, CheckpointError, ValueError, OSError))
 
 
 # -- commands -------------------------------------------------------------------------------------
 def cmd_fit(args) -> int:
-    from .checkpoint import CheckpointError
+    from .fit.checkpoint import CheckpointError
     from .events import run_with_events
-    from .loop import fit
+    from .fit.loop import fit
 
     # bad input (a DataError is a ValueError) is reported before anything has started
     return run_with_events(args.events, lambda events: fit(_fit_options(args), args.resume, events),
@@ -139,13 +168,14 @@ def cmd_fit(args) -> int:
 
 def _fit_options(args) -> dict:
     """The options given explicitly (None = left out)."""
+    from inpaint_studio.contracts.training import LossWeights
     from inpaint_studio.paths import runs_dir
 
-    keys = ("data", "val", "out", "base", "size", "iterations", "batch_size", "lr", "d_lr", "masks", "attention",
+    keys = ("data", "val", "out", "base", "arch", "cnum", "size", "iterations", "batch_size", "lr", "d_lr", "masks", "attention",
             "affinity", "device", "precision", "checkpoint_every", "keep_checkpoints", "val_every",
             "val_images", "log_every", "seed", "workers", "small", "export_name")
     given = {k: getattr(args, k) for k in keys}
-    given["weights"] = {t: getattr(args, f"{t}_weight") for t in ("hole", "valid", "pyramid", "adversarial")
+    given["weights"] = {t: getattr(args, f"{t}_weight") for t in LossWeights().to_dict()
                         if getattr(args, f"{t}_weight") is not None}
     if given["out"] is None and not args.resume:
         from datetime import datetime
@@ -158,7 +188,7 @@ def _fit_options(args) -> dict:
 
 
 def cmd_export(args) -> int:
-    from .export import export_run
+    from .fit.export import export_run
 
     info = export_run(args.run_dir, args.name, args.checkpoint)
     print(json.dumps({"model_id": info.id, "name": info.name, "weights": str(info.weights_path),
@@ -167,7 +197,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_pack(args) -> int:
-    from .pack import pack_run
+    from .release.pack import pack_run
 
     path = pack_run(args.run_dir, args.out, args.checkpoint)
     print(json.dumps({"checkpoint": str(path), "size_bytes": path.stat().st_size}))

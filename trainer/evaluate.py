@@ -1,6 +1,7 @@
-"""`python -m trainer evaluate --model ID --data DIR`: L1 / PSNR / SSIM of a registry model, of
-OpenCV Telea and Navier-Stokes (and PatchMatch, when installed) and of Auto (the engine chosen per
-hole region, engine/auto.py) on the same images and the same seeded masks.
+"""`python -m trainer evaluate --model ID [ID ...] --data DIR`: L1 / PSNR / SSIM of registry models
+(of any architecture: PEN-Net and DeepFill v1 side by side), of OpenCV Telea and Navier-Stokes (and
+PatchMatch, when installed) and of Auto (the engine chosen per hole region, engine/auto.py, with
+the first model) on the same images and the same seeded masks.
 
 Images are centre crops at --size; each image's mask is drawn from the seed and its file name
 alone, so a run over a few of the photos reproduces their figures from a run over all of them.
@@ -20,12 +21,12 @@ import numpy as np
 import torch
 
 from inpaint_studio import imaging
+from inpaint_studio.engine.device import TRAINING, resolve_device
 
-from .data import center_crop, load_rgb, scan_folder, to_network
-from .distributed import resolve_device
-from .masks import named_masks, to_tensor
-from .metrics import image_metrics
-from .validation import inpaint
+from .fit.data import center_crop, load_rgb, scan_folder, to_network
+from .fit.masks import named_masks, to_tensor
+from .fit.metrics import image_metrics
+from .fit.validation import inpaint
 
 CLASSICAL = ("telea", "ns", "patchmatch")  # those installed take part
 LABELS = {"telea": "opencv telea", "ns": "opencv ns", "patchmatch": "patchmatch"}
@@ -39,21 +40,24 @@ def half_of(name: str) -> str:
     return HALVES[hashlib.sha256(name.encode()).digest()[0] % 2]
 
 
-def evaluate(model_id: str | None, data: str | Path, masks: str = "center", size: int = 256,
+def evaluate(model_id: str | list[str] | None, data: str | Path, masks: str = "center", size: int = 256,
              limit: int | None = None, device: str = "auto", seed: int = 0,
              classical: tuple[str, ...] = CLASSICAL, half: str | None = None, auto: bool = True) -> dict:
     """{"images", "masks", "size", "rows": [{"method", "l1", "psnr", "ssim", "seconds", "per_image"}]};
-    the model's two rows also say "colour_adaptation": true / false, Auto's row "engines" (how
-    many regions each engine filled). `half` keeps only that half of the photos (`half_of`)."""
+    each model (one id or several) has two rows, which also say "colour_adaptation": true / false
+    and its "architecture"; Auto's row (with the first model) says "engines" (how many regions
+    each engine filled). `half` keeps only that half of the photos (`half_of`)."""
     names, crops = load_named_crops(data, size, limit, half)
     holes = named_masks(masks, names, size, seed=seed)
     truth = np.stack(crops)
     rows = []
-    if model_id:
-        outputs, seconds = model_outputs(model_id, crops, holes, device)
-        for adapt, label in ((True, f"model {model_id}"), (False, f"model {model_id}, no colour adaptation")):
+    models = [model_id] if isinstance(model_id, str) else list(model_id or ())
+    for model in models:
+        outputs, seconds = model_outputs(model, crops, holes, device)
+        arch = _architecture(model)
+        for adapt, label in ((True, f"model {model}"), (False, f"model {model}, no colour adaptation")):
             row = _measure(label, (composites(outputs, crops, holes, adapt), seconds), truth, names)
-            rows.append({**row, "colour_adaptation": adapt})
+            rows.append({**row, "colour_adaptation": adapt, "architecture": arch})
     from inpaint_studio.engine import CLASSICAL as INSTALLED
     from inpaint_studio.engine import create_engine
 
@@ -63,7 +67,7 @@ def evaluate(model_id: str | None, data: str | Path, masks: str = "center", size
         results = np.stack([engine.inpaint(c, m).image for c, m in zip(crops, holes)])
         rows.append(_measure(LABELS.get(engine_id, engine_id), (results, time.perf_counter() - start), truth, names))
     if auto:
-        engine = auto_engine(model_id, device, tuple(e for e in classical if e in INSTALLED))
+        engine = auto_engine(models[0] if models else None, device, tuple(e for e in classical if e in INSTALLED))
         start = time.perf_counter()
         done = [engine.inpaint(c, m) for c, m in zip(crops, holes)]
         row = _measure(AUTO_LABEL, (np.stack([r.image for r in done]), time.perf_counter() - start), truth, names)
@@ -72,7 +76,7 @@ def evaluate(model_id: str | None, data: str | Path, masks: str = "center", size
             counts[fill.engine] = counts.get(fill.engine, 0) + 1
         rows.append({**row, "engines": counts})
     return {"images": len(crops), "masks": masks, "size": size, "seed": seed, "data": str(data),
-            "half": half, "model_precision": "fp32", "device": str(resolve_device(device)), "rows": rows}
+            "half": half, "model_precision": "fp32", "device": str(resolve_device(device, TRAINING)), "rows": rows}
 
 
 def auto_engine(model_id: str | None, device: str = "auto", classical: tuple[str, ...] = CLASSICAL):
@@ -83,8 +87,14 @@ def auto_engine(model_id: str | None, device: str = "auto", classical: tuple[str
 
     model = None
     if model_id:
-        model = PENNetEngine(ModelRegistry().get(model_id), device=resolve_device(device), precision="fp32")
+        model = PENNetEngine(ModelRegistry().get(model_id), device=resolve_device(device, TRAINING), precision="fp32")
     return AutoEngine(model, {k: INSTALLED[k]() for k in classical if k in INSTALLED})
+
+
+def _architecture(model_id: str) -> str:
+    from inpaint_studio.engine.registry import ModelRegistry
+
+    return ModelRegistry().get(model_id).architecture.label
 
 
 def load_named_crops(data: str | Path, size: int, limit: int | None = None,
@@ -119,14 +129,15 @@ def load_crops(data: str | Path, size: int, limit: int | None = None) -> list[np
 
 def format_table(report: dict) -> str:
     width = max([32] + [len(r["method"]) + 2 for r in report["rows"]])
+    arch = max([14] + [len(r.get("architecture", "")) + 2 for r in report["rows"]])
     half = f" ({report['half']} half)" if report.get("half") else ""
     lines = [f"{report['images']} images from {report['data']}{half}, {report['size']}x{report['size']} centre crops, "
              f"'{report['masks']}' masks (seed {report['seed']}); composites, 8-bit, [0, 1] range; "
-             f"model in {report.get('model_precision', 'fp32')} on {report.get('device', '?')}",
-             f"{'method':<{width}}{'L1 (lower)':>12}{'PSNR dB':>10}{'SSIM':>8}{'s/image':>9}"]
+             f"models in {report.get('model_precision', 'fp32')} on {report.get('device', '?')}",
+             f"{'method':<{width}}{'architecture':<{arch}}{'L1 (lower)':>12}{'PSNR dB':>10}{'SSIM':>8}{'s/image':>9}"]
     for r in report["rows"]:
-        lines.append(f"{r['method']:<{width}}{r['l1']:>12.4f}{r['psnr']:>10.2f}{r['ssim']:>8.4f}"
-                     f"{r['seconds'] / report['images']:>9.3f}")
+        lines.append(f"{r['method']:<{width}}{r.get('architecture', '-'):<{arch}}{r['l1']:>12.4f}{r['psnr']:>10.2f}"
+                     f"{r['ssim']:>8.4f}{r['seconds'] / report['images']:>9.3f}")
     for r in report["rows"]:
         if r.get("engines"):
             used = ", ".join(f"{n} {e}" for e, n in sorted(r["engines"].items(), key=lambda kv: -kv[1]))
@@ -145,7 +156,7 @@ def model_outputs(model_id: str, crops, holes, device: str = "auto"):
     """The network's whole outputs (float32 NxHxWx3 in [0, 255]) and the seconds they took."""
     from inpaint_studio.engine.registry import ModelRegistry, load_generator
 
-    dev = resolve_device(device)
+    dev = resolve_device(device, TRAINING)
     generator = load_generator(ModelRegistry().get(model_id), device=dev)
     images = torch.stack([to_network(c) for c in crops])
     masks = torch.stack([to_tensor(m) for m in holes])

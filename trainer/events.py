@@ -1,5 +1,6 @@
-"""JSON-lines events for the app (format: trainer/EVENTS.md). One object per line, flushed at
-once, so that a reader sees each event as soon as it happens."""
+"""Writing JSON-lines events for the app (format: trainer/EVENTS.md; the kinds and the reader are
+in inpaint_studio.contracts.events). One object per line, flushed at once, so that a reader sees
+each event as soon as it happens."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-EVENT_TYPES = ("start", "log", "progress", "validation", "sample", "checkpoint", "done", "error")
+from inpaint_studio.contracts.events import EVENT_KINDS
 
 
 def _clean(value):
@@ -45,7 +46,7 @@ class EventWriter:
             self._out = stream or sys.stdout
 
     def emit(self, event: str, **fields) -> dict:
-        if event not in EVENT_TYPES:
+        if event not in EVENT_KINDS:
             raise ValueError(f"unknown event type {event!r}")
         record = {"event": event, "time": round(time.time(), 3), **_clean(fields)}
         if self.enabled and self._out is not None:
@@ -63,17 +64,6 @@ class EventWriter:
         if self._own and self._out is not None:
             self._out.close()
         self._out = None
-
-
-def read_events(path: str | Path) -> list[dict]:
-    """All complete events of a file (a half-written last line is ignored): for tests and tools."""
-    events = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            events.append(json.loads(line))
-        except ValueError:
-            continue
-    return events
 
 
 def run_with_events(path: str | None, body, user_errors: tuple, enabled: bool = True) -> int:

@@ -1,4 +1,5 @@
-"""Device choice, mixed precision and memory estimates for inference."""
+"""Device choice and mixed precision for the engine and the trainer (the "auto" rules are in
+contracts.devices), and memory estimates for inference."""
 from __future__ import annotations
 
 import contextlib
@@ -7,9 +8,17 @@ import os
 
 import torch
 
+from ..contracts import devices
+from ..contracts.devices import INFERENCE, PRECISIONS, TRAINING  # noqa: F401 (PRECISIONS: the choices)
 from .base import InpaintError
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+class DeviceError(InpaintError, devices.ChoiceError):
+    """A device or precision that does not exist or is not there: an InpaintError for the engine's
+    callers, a ValueError (bad input) for the trainer's."""
+
+
+DEVICE_CHOICES = devices.DEVICES[devices.INFERENCE]
 # Peak inference memory of the PEN-Net generator per model pixel (fp32, `holes` attention,
 # activations of the encoder, the ATNs' unfolded patches and the decoder), with headroom.
 BYTES_PER_PIXEL = 3 * 1024
@@ -29,35 +38,30 @@ def available_devices() -> list[str]:
     return found
 
 
-def resolve_device(name: str | torch.device = "auto") -> torch.device:
-    """'auto' -> CUDA, then MPS, then CPU; 'cpu' | 'cuda' | 'cuda:N' | 'mps' forced, with a clear
-    InpaintError when that device is not there."""
+def resolve_device(name: str | torch.device = "auto", purpose: str = INFERENCE,
+                   index: int | None = None) -> torch.device:
+    """'auto' -> CUDA, then MPS (inference only), then CPU (contracts.devices); 'cpu' | 'cuda' |
+    'cuda:N' | 'mps' forced, with a clear DeviceError when that device is not there. `index`
+    picks the GPU of an automatic or plain 'cuda' choice (a torchrun process's local rank)."""
     text = str(name).strip().lower() if name is not None else "auto"
-    if text == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if _mps_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    kind, _, index = text.partition(":")
-    if kind == "cpu" and not index:
-        return torch.device("cpu")
-    if kind == "cuda":
-        if not torch.cuda.is_available():
-            why = "this PyTorch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU was found"
-            raise InpaintError(f"The CUDA device was requested but is not available: {why}. Use --device cpu or auto.")
-        if index:
-            if not index.isdigit() or int(index) >= torch.cuda.device_count():
-                raise InpaintError(f"There is no GPU '{name}' (this machine has {torch.cuda.device_count()}).")
+    kind, _, number = text.partition(":")
+    if kind not in devices.DEVICES[purpose] or (number and kind != "cuda"):
+        raise DeviceError(f"Unknown device '{name}': use one of {', '.join(devices.DEVICES[purpose])}.")
+    if kind == "cuda" and not torch.cuda.is_available():
+        why = "this PyTorch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU was found"
+        raise DeviceError(f"The CUDA device was requested but is not available: {why}. Use --device cpu or auto.")
+    if kind == "mps" and not _mps_available():
+        raise DeviceError("The MPS device (Apple GPU) was requested but is not available on this machine.")
+    kind = devices.device_kind(kind, available_devices(), purpose)
+    if kind != "cuda":
+        return torch.device(kind)
+    if number:
+        if not number.isdigit() or int(number) >= torch.cuda.device_count():
+            raise DeviceError(f"There is no GPU '{name}' (this machine has {torch.cuda.device_count()}).")
         return torch.device(text)
-    if kind == "mps" and not index:
-        if not _mps_available():
-            raise InpaintError("The MPS device (Apple GPU) was requested but is not available on this machine.")
-        return torch.device("mps")
-    raise InpaintError(f"Unknown device '{name}': use one of {', '.join(DEVICE_CHOICES)}.")
+    return torch.device("cuda", index % torch.cuda.device_count()) if index is not None else torch.device("cuda")
 
 
-PRECISIONS = ("auto", "fp16", "bf16", "fp32")
 _CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
@@ -75,24 +79,28 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
-def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
-    """The autocast dtype on `device`, None for float32. CUDA: fp16 by default (its 10-bit
-    mantissa is ample for 8-bit images), bf16 on request. CPU: bf16 by default where the CPU has
-    it in hardware (twice the speed; results within ~0.1 of a grey level of float32), on request
-    elsewhere; fp16 is a GPU format and means float32 there. MPS: float32."""
-    if precision not in PRECISIONS:
-        raise InpaintError(f"Unknown precision '{precision}': use one of {', '.join(PRECISIONS)}.")
+def resolve_precision(choice: str, device: torch.device, purpose: str = INFERENCE) -> str:
+    """'fp32', 'bf16' or 'fp16': what `choice` means on `device` (rules: contracts.devices)."""
     kind = torch.device(device).type
-    if precision == "fp32" or kind not in ("cuda", "cpu"):
-        return None
-    if kind == "cpu":
-        wanted = precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
-        return torch.bfloat16 if wanted else None
-    return torch.bfloat16 if precision == "bf16" else torch.float16
+    cuda_bf16 = purpose == TRAINING and kind == "cuda" and torch.cuda.is_bf16_supported()
+    try:
+        return devices.precision(choice, kind, purpose, cuda_bf16=cuda_bf16,
+                                 cpu_bf16=kind == "cpu" and cpu_has_native_bf16())
+    except devices.ChoiceError as exc:
+        raise DeviceError(str(exc)) from None
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The inference autocast dtype on `device`, None for float32 (see contracts.devices)."""
+    return _DTYPES[resolve_precision(precision, device)]
+
+
+_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def autocast(device: torch.device, precision: str = "auto"):
-    """Autocast context for inference on `device` (see autocast_dtype); a no-op for float32."""
+    """Autocast context on `device` for `precision` (a choice, or a resolved one from
+    resolve_precision, as the trainer passes); a no-op for float32."""
     dtype = autocast_dtype(device, precision)
     if dtype is None:
         return contextlib.nullcontext()

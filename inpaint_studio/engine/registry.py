@@ -1,13 +1,15 @@
 """Model registry: bundled models (models/ beside the package) and user models (user data dir).
 
 A model is two files with the same stem, its id: `<id>.safetensors` (the generator's state dict)
-and `<id>.json` (its card: architecture and attention options, training data, metrics, licence).
+and `<id>.json` (its card, contracts.card.ModelCard: architecture (PEN-Net or DeepFill v1, built
+by network.make_generator) and attention options, training data, metrics, licence).
 The card is written last, so a model without a card is an unfinished write and is ignored.
 Weights are never unpickled: safetensors only; a released PEN-Net checkpoint (.pth) is read with
 torch.load(weights_only=True) once, to convert it.
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -20,12 +22,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..network import AFFINITIES, ATTENTION_MODES, PENNetGenerator
+from ..contracts.card import CARD_FORMAT, Architecture, CardError, ModelCard, Training, far_behind, read_card_text
+from ..network import AFFINITIES, ATTENTION_MODES, GENERATORS, make_generator
 from ..paths import BUNDLED_MODELS_DIR, user_data_root, user_models_dir
-
-CARD_FORMAT = "inpaint-studio-model/1"
-DEFAULT_ARCHITECTURE = {"name": "pennet", "cnum": 32, "input_size": 256,
-                        "attention": "holes", "affinity": "release"}
 
 
 class RegistryError(ValueError):
@@ -36,15 +35,15 @@ class RegistryError(ValueError):
 class ModelInfo:
     id: str
     name: str
-    card: dict
+    card: ModelCard
     weights_path: Path
     card_path: Path
     bundled: bool
     size_bytes: int = field(default=0)
 
     @property
-    def architecture(self) -> dict:
-        return {**DEFAULT_ARCHITECTURE, **self.card.get("architecture", {})}
+    def architecture(self) -> Architecture:
+        return self.card.architecture
 
 
 class ModelRegistry:
@@ -74,9 +73,19 @@ class ModelRegistry:
         if chosen in ids:
             return chosen
         for info in models:
-            if info.bundled and info.card.get("default"):
+            if info.bundled and info.card.default:
                 return info.id
         return models[0].id if models else None
+
+    def far_behind(self, model_id: str) -> list[str]:
+        """Why the model's own figures put it far behind (contracts.card.far_behind), compared with
+        the bundled default model, which is the reference and is never behind itself."""
+        info = self.get(model_id)
+        bundled = [m for m in self.models() if m.bundled]
+        reference = next((m for m in bundled if m.card.default), bundled[0] if bundled else None)
+        if reference is None or reference.id == model_id:
+            return far_behind(info.card) if reference is None else []
+        return far_behind(info.card, reference.card)
 
     # -- changes ----------------------------------------------------------------------------------
     def set_default(self, model_id: str) -> None:
@@ -88,8 +97,8 @@ class ModelRegistry:
         new_name = new_name.strip()
         if not new_name:
             raise RegistryError("A model name cannot be empty.")
-        card = {**info.card, "name": new_name}
-        _write_json_atomic(info.card_path, card)
+        info.card.name = new_name
+        _write_json_atomic(info.card_path, info.card.to_dict())
         return self.get(model_id)
 
     def delete(self, model_id: str) -> None:
@@ -107,16 +116,17 @@ class ModelRegistry:
         path = Path(path)
         if not path.is_file():
             raise RegistryError(f"{path}: no such file.")
-        card: dict = {"architecture": {"affinity": "release", "attention": attention or "reference"},
-                      "training": {"imported_from": path.name},
-                      "licence": "as published with the imported checkpoint"}
+        card = ModelCard(architecture=Architecture(affinity="release", attention=attention or "reference"),
+                         training=Training(imported_from=path.name),
+                         licence="as published with the imported checkpoint")
         if path.suffix.lower() == ".safetensors":
             state = _read_safetensors(path)
             sibling = path.with_suffix(".json")
             if sibling.is_file():
-                card = {**_read_card(sibling), "training": {"imported_from": path.name}}
+                card = _read_card(sibling)
+                card.training = Training(imported_from=path.name)
                 if attention:
-                    card.setdefault("architecture", {})["attention"] = attention
+                    card.architecture.attention = attention
         else:
             state = _read_release_checkpoint(path)
         return save_generator(state, name, card, directory=self.user_dir)
@@ -139,28 +149,29 @@ class ModelRegistry:
 
 
 # -- saving and loading -------------------------------------------------------------------------
-def save_generator(generator_or_state, name: str, card: dict, directory: Path | None = None,
-                   dtype: torch.dtype = torch.float16) -> ModelInfo:
+def save_generator(generator_or_state, name: str, card: ModelCard | dict | None = None,
+                   directory: Path | None = None, dtype: torch.dtype = torch.float16) -> ModelInfo:
     """Write a generator as `<id>.safetensors` (fp16 by default) + `<id>.json` into the user
-    model directory (or `directory`) and return its ModelInfo."""
+    model directory (or `directory`) and return its ModelInfo. `card` says what is known of the
+    model (a ModelCard, or its JSON form); its id, name, format, creation time and weights file
+    are set here."""
     state = generator_or_state.state_dict() if isinstance(generator_or_state, torch.nn.Module) else generator_or_state
-    state = _validated(state, f"the weights for '{name}'")
+    try:
+        full_card = copy.deepcopy(card) if isinstance(card, ModelCard) else \
+            ModelCard.from_dict(card or {}, f"the card for '{name}'")
+    except CardError as exc:
+        raise RegistryError(str(exc)) from None
+    _check_architecture(full_card.architecture, f"the card for '{name}'")
+    state = _validated(state, f"the weights for '{name}'", full_card.architecture)
+    tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+               for k, v in state.items()}
     directory = Path(directory) if directory else user_models_dir()
     directory.mkdir(parents=True, exist_ok=True)
     model_id = _unique_id(directory, name)
     weights_path = directory / f"{model_id}.safetensors"
-    tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
-               for k, v in state.items()}
-    full_card = {
-        "format": CARD_FORMAT,
-        "id": model_id,
-        "name": name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        **{k: v for k, v in card.items() if k not in ("format", "id", "name")},
-        "architecture": {**DEFAULT_ARCHITECTURE, **card.get("architecture", {})},
-        "weights": {"file": weights_path.name, "dtype": str(dtype).replace("torch.", "")},
-    }
-    _check_architecture(full_card["architecture"], weights_path)
+    full_card.format, full_card.id, full_card.name = CARD_FORMAT, model_id, name
+    full_card.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    full_card.weights.file, full_card.weights.dtype = weights_path.name, str(dtype).replace("torch.", "")
     fd, tmp = tempfile.mkstemp(prefix=f".{model_id}-", suffix=".tmp", dir=directory)
     os.close(fd)
     try:
@@ -169,7 +180,7 @@ def save_generator(generator_or_state, name: str, card: dict, directory: Path | 
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    _write_json_atomic(directory / f"{model_id}.json", full_card)
+    _write_json_atomic(directory / f"{model_id}.json", full_card.to_dict())
     return _info(directory / f"{model_id}.json", bundled=False)
 
 
@@ -178,7 +189,7 @@ def read_model(card_path: str | Path) -> ModelInfo:
     folder, outside the registry's list): the same checks as a listed model."""
     card_path = Path(card_path)
     info = _info(card_path, bundled=False)
-    if info.card.get("format") != CARD_FORMAT:
+    if not info.card.is_current():
         raise RegistryError(f"{card_path}: not an Inpaint Studio model card.")
     if not info.weights_path.is_file():
         raise RegistryError(f"{info.weights_path}: the weights file is missing.")
@@ -186,12 +197,12 @@ def read_model(card_path: str | Path) -> ModelInfo:
 
 
 def load_generator(info: ModelInfo, device: str | torch.device = "cpu",
-                   dtype: torch.dtype = torch.float32) -> PENNetGenerator:
-    """A ready generator (eval mode, no gradients) configured from the model's card."""
+                   dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+    """A ready generator (eval mode, no gradients) of the card's architecture, configured from it."""
     arch = info.architecture
     _check_architecture(arch, info.card_path)
-    state = _validated(_read_safetensors(info.weights_path), str(info.weights_path))
-    generator = PENNetGenerator(attention=arch["attention"], affinity=arch["affinity"], cnum=arch.get("cnum", 32))
+    state = _validated(_read_safetensors(info.weights_path), str(info.weights_path), arch)
+    generator = make_generator(arch.name, attention=arch.attention, affinity=arch.affinity, cnum=arch.cnum)
     generator.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=True)
     generator.eval().requires_grad_(False)
     # channels-last weights make the convolutions ~1.3x faster on CPU (and suit tensor cores)
@@ -226,46 +237,53 @@ def load_discriminator(path: str | Path, dtype: torch.dtype = torch.float32):
     return discriminator
 
 
-def expected_keys() -> dict[str, tuple[int, ...]]:
-    return {k: tuple(v.shape) for k, v in PENNetGenerator().state_dict().items()}
+def expected_keys(arch: Architecture | None = None) -> dict[str, tuple[int, ...]]:
+    """Parameter names and shapes of the architecture's generator (default: PEN-Net's release)."""
+    arch = arch or Architecture()
+    key = (arch.name, arch.cnum)
+    if key not in _EXPECTED:
+        _EXPECTED[key] = {k: tuple(v.shape) for k, v in make_generator(arch.name, cnum=arch.cnum).state_dict().items()}
+    return _EXPECTED[key]
 
 
-_EXPECTED: dict[str, tuple[int, ...]] | None = None
+_EXPECTED: dict[tuple[str, int], dict[str, tuple[int, ...]]] = {}
 
 
-def _validated(state: dict, what: str) -> dict:
-    """Strip DataParallel prefixes and check names and shapes against the release layout."""
-    global _EXPECTED
-    if _EXPECTED is None:
-        _EXPECTED = expected_keys()
+def _validated(state: dict, what: str, arch: Architecture | None = None) -> dict:
+    """Strip DataParallel prefixes and check names and shapes against the architecture's layout
+    (default: PEN-Net's release, e.g. an imported checkpoint)."""
+    arch = arch or Architecture()
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise RegistryError(f"{what}: not a state dict of tensors.")
+    expected = expected_keys(arch)
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    missing = sorted(set(_EXPECTED) - set(state))
-    unexpected = sorted(set(state) - set(_EXPECTED))
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
         parts = []
         if missing:
             parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
-        raise RegistryError(f"{what}: not PEN-Net generator weights: {'; '.join(parts)} parameters.")
-    wrong = [f"{k} is {tuple(v.shape)}, expected {_EXPECTED[k]}" for k, v in state.items() if tuple(v.shape) != _EXPECTED[k]]
+        raise RegistryError(f"{what}: not {arch.label} generator weights: {'; '.join(parts)} parameters.")
+    wrong = [f"{k} is {tuple(v.shape)}, expected {expected[k]}" for k, v in state.items() if tuple(v.shape) != expected[k]]
     if wrong:
-        raise RegistryError(f"{what}: parameter shapes do not match PEN-Net: {'; '.join(wrong[:3])}.")
+        raise RegistryError(f"{what}: parameter shapes do not match {arch.label} with {arch.cnum} base channels: "
+                            f"{'; '.join(wrong[:3])}.")
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise RegistryError(f"{what}: weights contain NaN or infinite values (e.g. {bad[0]}).")
     return state
 
 
-def _check_architecture(arch: dict, where) -> None:
-    if arch.get("name") != "pennet":
-        raise RegistryError(f"{where}: unsupported architecture {arch.get('name')!r} (this version runs 'pennet').")
-    if arch.get("attention") not in ATTENTION_MODES:
-        raise RegistryError(f"{where}: attention must be one of {ATTENTION_MODES}, not {arch.get('attention')!r}.")
-    if arch.get("affinity") not in AFFINITIES:
-        raise RegistryError(f"{where}: affinity must be one of {AFFINITIES}, not {arch.get('affinity')!r}.")
+def _check_architecture(arch: Architecture, where) -> None:
+    if arch.name not in GENERATORS:
+        raise RegistryError(f"{where}: unsupported architecture {arch.name!r} "
+                            f"(this version runs {', '.join(repr(k) for k in GENERATORS)}).")
+    if arch.attention not in ATTENTION_MODES:
+        raise RegistryError(f"{where}: attention must be one of {ATTENTION_MODES}, not {arch.attention!r}.")
+    if arch.affinity not in AFFINITIES:
+        raise RegistryError(f"{where}: affinity must be one of {AFFINITIES}, not {arch.affinity!r}.")
 
 
 def _read_safetensors(path: Path) -> dict:
@@ -294,21 +312,20 @@ def _read_release_checkpoint(path: Path) -> dict:
     return _validated(data, str(path))
 
 
-def _read_card(path: Path) -> dict:
+def _read_card(path: Path) -> ModelCard:
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        return read_card_text(path.read_text(encoding="utf-8"), str(path))
+    except OSError as exc:
         raise RegistryError(f"{path}: unreadable model card ({exc}).") from None
-    if not isinstance(card, dict):
-        raise RegistryError(f"{path}: a model card must be a JSON object.")
-    return card
+    except CardError as exc:
+        raise RegistryError(f"{exc}.") from None
 
 
 def _info(card_path: Path, bundled: bool) -> ModelInfo:
     card = _read_card(card_path)
-    weights = card_path.with_name(card.get("weights", {}).get("file") or f"{card_path.stem}.safetensors")
+    weights = card_path.with_name(card.weights.file or f"{card_path.stem}.safetensors")
     size = weights.stat().st_size if weights.is_file() else 0
-    return ModelInfo(id=card_path.stem, name=card.get("name") or card_path.stem, card=card,
+    return ModelInfo(id=card_path.stem, name=card.name or card_path.stem, card=card,
                      weights_path=weights, card_path=card_path, bundled=bundled, size_bytes=size)
 
 
@@ -321,7 +338,7 @@ def _scan(directory: Path, bundled: bool) -> list[ModelInfo]:
             info = _info(card_path, bundled)
         except RegistryError:
             continue  # a broken card hides only that model
-        if info.card.get("format") == CARD_FORMAT and info.weights_path.is_file():
+        if info.card.is_current() and info.weights_path.is_file():
             found.append(info)
     return sorted(found, key=lambda m: (m.name.lower(), m.id))
 

@@ -1,0 +1,156 @@
+"""The settings of a training run (`python -m trainer fit`), each default written once: the
+trainer's config, its command-line help and the app's fine-tune form all read them here.
+
+Three sets of defaults: the authors' release for a model from scratch, shorter and gentler ones
+for fine-tuning (with a base model), and the app's quick first fine-tune. Settings chosen from
+the machine at start ("automatic": batch size, data workers, device, precision) are stored as
+resolved values in run.json, checkpoints and model cards; a resumed run chooses them afresh.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from .card import DEFAULT_ARCHITECTURE, Architecture
+
+# A model from scratch, as the authors' release trains it.
+SCRATCH = {"iterations": 200_000, "lr": 1e-4, "val_every": 1000}
+# Fine-tuning starts from trained weights: a lower learning rate and a shorter run.
+FINETUNE = {"iterations": 5_000, "lr": 2e-5, "val_every": 500}
+# The app's form proposes a first fine-tune that ends within the hour on a GPU.
+FORM_ITERATIONS = 2000
+# Per process when left out: what fits a GPU's memory, and a CPU's patience.
+BATCH_SIZE = {"cuda": 8, "cpu": 2}
+# Data loading processes when left out: on the CPU the main process trains, so none.
+WORKERS = {"cuda": 4, "cpu": 0}
+# Learn from this photo: steps of the short fine-tune, a few minutes either way.
+LEARN_PHOTO_STEPS = {"cpu": 100, "cuda": 300}
+
+MASK_KINDS = ("square", "free", "blob", "mixed")         # training masks (trainer/fit/masks.py)
+EVAL_MASK_KINDS = ("center", *MASK_KINDS)                 # ... plus the paper's test mask
+SMALL_IMAGES = ("upscale", "skip")                        # images smaller than the crop
+# What a resumed run keeps from the saved config no matter what is passed: the data split, the
+# network and the starting weights define the run ...
+FIXED_ON_RESUME = ("data", "val", "base", "arch", "cnum", "affinity", "seed", "size")
+# ... except the photo folders, once they are no longer where the run found them (the run or the
+# photos moved to another machine): then they are given anew.
+MOVABLE = ("data", "val")
+# Chosen from the machine when left out (None or "auto"), see resolved_record.
+AUTOMATIC = ("batch_size", "workers", "device", "precision")
+
+
+@dataclass
+class LossWeights:
+    """The generator's objective: the weight of each term (trainer/fit/losses.py defines them) and
+    the spatial discount of the hole term. These defaults are PEN-Net's, as the authors' release
+    weighs them; LOSS_WEIGHTS holds what differs for the other architectures."""
+    hole: float = 6.0
+    valid: float = 1.0
+    pyramid: float = 0.5
+    adversarial: float = 0.1
+    coarse: float = 0.0
+    discount: float = 1.0   # gamma of the spatially discounted hole L1; 1: every hole pixel alike
+
+    TERMS = ("hole", "valid", "pyramid", "coarse", "adversarial")  # the weighted terms
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Each architecture's objective, where it differs from LossWeights' defaults (PEN-Net's).
+# DeepFill v1, as its authors' code weighs it (inpaint.yml): hole and known-pixel L1 x1.2 on the
+# refined output, the coarse output's x1.2 on top (1.2 * 1.2); the paper's spatial discount
+# gamma 0.99. The adversarial weight keeps PEN-Net's ratio to the hole L1 (0.1 : 6): the paper's
+# 0.001 belongs to WGAN-GP critics, not to the SN-PatchGAN hinge loss both are trained with here.
+LOSS_WEIGHTS = {
+    "pennet": {},
+    "deepfill1": {"hole": 1.2, "valid": 1.2, "pyramid": 0.0, "coarse": 1.44, "adversarial": 0.02,
+                  "discount": 0.99},
+}
+
+
+def loss_weights(arch: str, **overrides) -> LossWeights:
+    """The default objective of `arch` (an unknown name: PEN-Net's), with `overrides`."""
+    return LossWeights(**{**LOSS_WEIGHTS.get(arch, {}), **overrides})
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""
+    out: str = ""
+    val: str | None = None
+    base: str | None = None
+    arch: str = DEFAULT_ARCHITECTURE       # contracts.card.ARCHITECTURES
+    cnum: int = Architecture.cnum          # base channel width of the generator
+    size: int = 256
+    iterations: int = SCRATCH["iterations"]
+    batch_size: int | None = None          # None: BATCH_SIZE for the device
+    lr: float = SCRATCH["lr"]
+    d_lr: float | None = None              # None: same as lr
+    betas: tuple[float, float] = (0.5, 0.999)
+    masks: str = "mixed"
+    attention: str = "holes"
+    affinity: str = "release"
+    device: str = "auto"
+    precision: str = "auto"                # see contracts.devices
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    val_every: int = SCRATCH["val_every"]
+    val_images: int = 16
+    val_fraction: float = 0.05
+    log_every: int = 10
+    seed: int = 0
+    workers: int | None = None             # None: WORKERS for the device
+    small: str = "upscale"
+    weights: LossWeights | None = None     # None: the architecture's (loss_weights)
+    export_name: str | None = None
+
+    def __post_init__(self):
+        if self.weights is None:
+            self.weights = loss_weights(self.arch)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "weights" in values and isinstance(values["weights"], dict):
+            values["weights"] = loss_weights(values.get("arch", DEFAULT_ARCHITECTURE), **values["weights"])
+        if "betas" in values:
+            values["betas"] = tuple(values["betas"])
+        return cls(**values)
+
+
+DEFAULT = TrainConfig()
+
+
+def batch_size_for(kind: str) -> int:
+    """The batch size per process on a device of `kind` ("cuda", "cpu", ...) when none is given."""
+    return BATCH_SIZE["cuda" if kind == "cuda" else "cpu"]
+
+
+def workers_for(kind: str) -> int:
+    return WORKERS["cuda" if kind == "cuda" else "cpu"]
+
+
+def is_automatic(config: TrainConfig, key: str) -> bool:
+    return getattr(config, key) in (None, "auto")
+
+
+def resolved_record(config: TrainConfig, chosen: dict) -> dict:
+    """The config as run.json, checkpoints and cards store it: the automatic settings replaced by
+    the values `chosen` for this machine, and their names under "automatic" (so that a resumed
+    run chooses them again, e.g. on a GPU after a start on the CPU)."""
+    automatic = [k for k in AUTOMATIC if is_automatic(config, k) and k in chosen]
+    return {**config.to_dict(), **{k: chosen[k] for k in automatic}, "automatic": automatic}
+
+
+def saved_settings(record: dict) -> dict:
+    """The settings to resume from a stored config: the automatic ones left to choose again."""
+    settings = {k: v for k, v in record.items() if k != "automatic"}
+    for key in record.get("automatic") or ():
+        settings[key] = getattr(DEFAULT, key)
+    return settings

@@ -1,0 +1,70 @@
+"""A training run's settings (defined in inpaint_studio.contracts.training): how the defaults,
+the fine-tuning defaults, a resumed run's saved settings and the options given combine, and the
+checks that refuse bad values before anything starts."""
+from __future__ import annotations
+
+import os
+
+from inpaint_studio.contracts.training import FINETUNE, FIXED_ON_RESUME, MOVABLE, SMALL_IMAGES, TrainConfig
+
+
+def build_config(given: dict, saved: dict | None = None) -> TrainConfig:
+    """given: options the user set explicitly (None = not given); saved: the config of the run
+    being resumed. Order: defaults < fine-tuning defaults (with a base) < saved < given."""
+    values: dict = {}
+    base = given.get("base") if given.get("base") is not None else (saved or {}).get("base")
+    if base:
+        values.update(FINETUNE)
+    if saved:
+        values.update(saved)
+        for key in FIXED_ON_RESUME:
+            moved = key in MOVABLE and saved.get(key) and not os.path.isdir(saved[key])
+            if given.get(key) is not None and given[key] != saved.get(key) and not moved:
+                raise ValueError(f"--{key.replace('_', '-')} cannot change when resuming "
+                                 f"(the run was started with {saved.get(key)!r})")
+    values.update({k: v for k, v in given.items() if v is not None})
+    # the architecture's objective, then what the saved run and the options change
+    weights = dict((saved or {}).get("weights") or {})
+    weights.update(given.get("weights") or {})
+    values["weights"] = weights
+    config = TrainConfig.from_dict(values)
+    _check(config)
+    return config
+
+
+def _check(c: TrainConfig) -> None:
+    from inpaint_studio.contracts.card import ARCHITECTURES
+    from inpaint_studio.contracts.training import MASK_KINDS
+    from inpaint_studio.network import AFFINITIES, ATTENTION_MODES
+
+    problems = []
+    if c.arch not in ARCHITECTURES:
+        problems.append(f"--arch must be one of {', '.join(ARCHITECTURES)}, not {c.arch!r}")
+    if c.cnum < 2 or c.cnum % 2:
+        problems.append(f"--cnum must be an even number of channels, at least 2, not {c.cnum}")
+    if not 0 < c.weights.discount <= 1:
+        problems.append(f"--hole-discount must be in (0, 1], not {c.weights.discount}")
+    if c.size < 64 or c.size % 64:
+        problems.append(f"--size must be a multiple of 64 (PEN-Net halves it six times, and the app's crops "
+                        f"are multiples of 64 for every model), not {c.size}")
+    if c.iterations < 0:
+        problems.append("--iterations cannot be negative")
+    if c.batch_size is not None and c.batch_size < 1:
+        problems.append("--batch-size must be at least 1")
+    if not c.lr > 0 or (c.d_lr is not None and not c.d_lr > 0):
+        problems.append("learning rates must be positive")
+    for name in ("checkpoint_every", "val_every", "log_every", "keep_checkpoints"):
+        if getattr(c, name) < 1:
+            problems.append(f"--{name.replace('_', '-')} must be at least 1")
+    if c.masks not in MASK_KINDS:
+        problems.append(f"--masks must be one of {', '.join(MASK_KINDS)}")
+    if c.attention not in ATTENTION_MODES:
+        problems.append(f"--attention must be one of {', '.join(ATTENTION_MODES)}")
+    if c.affinity not in AFFINITIES:
+        problems.append(f"--affinity must be one of {', '.join(AFFINITIES)}")
+    if c.small not in SMALL_IMAGES:
+        problems.append(f"--small must be one of {', '.join(SMALL_IMAGES)}")
+    if not 0 <= c.val_fraction < 1:
+        problems.append("the held-out fraction must be in [0, 1)")
+    if problems:
+        raise ValueError("; ".join(problems))

@@ -1,0 +1,475 @@
+"""The training run: setup (everything that can fail on bad input fails here, before the first
+step), the loop with progress / validation / checkpoint events, clean stops on SIGTERM/SIGINT,
+and the final checkpoint and export.
+
+Exit codes of `run`: 0 completed or stopped on request, 1 the run failed (write error, losses
+no longer finite, export failed). Bad input raises from `setup` (the CLI turns it into 2).
+"""
+from __future__ import annotations
+
+import json
+import math
+import platform
+import random
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from inpaint_studio.contracts.runs import CHECKPOINTS_DIR, RUN_FILE, SAMPLES_DIR, STOP_FILE
+from inpaint_studio.contracts.training import batch_size_for, resolved_record, saved_settings, workers_for
+from inpaint_studio.engine.device import TRAINING, resolve_precision
+from inpaint_studio.network import make_discriminator, make_generator
+
+from . import distributed
+from .checkpoint import (CheckpointError, checkpoint_architecture, latest_checkpoint, list_checkpoints,
+                         remove_stale_temporaries, save_checkpoint)
+from .config import TrainConfig, build_config
+from .data import SampleStream, TrainImages, ValImages, collate, holdout, scan_folder
+from ..events import EventWriter
+from .step import TrainStep, place
+from .validation import validate
+
+PROGRESS_SECONDS = 5.0  # a progress event at least this often, however slow the iterations
+_STOP, _FAIL = 1, 2  # flags shared across ranks each step (the larger wins)
+
+
+class TrainingFailed(RuntimeError):
+    """The run cannot go on; the message is for the user."""
+
+
+def prepare_config(given: dict, resume: bool) -> TrainConfig:
+    """The run's config from the options given, the saved run (with --resume) and the defaults.
+    A fresh run refuses a folder that already holds checkpoints."""
+    out = given.get("out")
+    if given.get("base"):
+        given = {**given, "base": resolve_base(given["base"])}
+        given.update(base_architecture(given))
+    if resume:
+        if not out:
+            raise ValueError("--resume needs --out RUN_DIR: the run to continue")
+        run_file = Path(out) / RUN_FILE
+        if not run_file.is_file():
+            raise ValueError(f"{out}: not a training run folder (no {RUN_FILE}); nothing to resume")
+        saved = json.loads(run_file.read_text(encoding="utf-8"))["config"]
+        return build_config(given, saved_settings(saved))
+    if out and list_checkpoints(Path(out) / CHECKPOINTS_DIR):
+        raise ValueError(f"{out} already holds a training run: use --resume to continue it, "
+                         "or choose another --out folder")
+    if not given.get("data"):
+        raise ValueError("--data DIR is required: a folder of photos to train on")
+    return build_config(given)
+
+
+def resolve_base(model_id: str) -> str:
+    """A registry model id; 'default' (when no model has that id) is the app's default model."""
+    from inpaint_studio.engine.registry import ModelRegistry, RegistryError
+
+    registry = ModelRegistry()
+    if model_id.lower() == "default" and model_id not in {m.id for m in registry.models()}:
+        chosen = registry.default_id()
+        if chosen is None:
+            raise RegistryError("--base default: no model is installed to fine-tune "
+                                "(train from scratch by leaving out --base)")
+        return chosen
+    return registry.get(model_id).id
+
+
+def base_architecture(given: dict) -> dict:
+    """A fine-tune continues its base model's network: its architecture and width, which an
+    --arch or --cnum that says otherwise cannot change."""
+    from inpaint_studio.engine.registry import ModelRegistry
+
+    arch = ModelRegistry().get(given["base"]).architecture
+    for key, have in (("arch", arch.name), ("cnum", arch.cnum)):
+        if given.get(key) is not None and given[key] != have:
+            raise ValueError(f"--{key} {given[key]} does not match the base model '{given['base']}' "
+                             f"({key} {have}): a fine-tune keeps its base's network")
+    return {"arch": arch.name, "cnum": arch.cnum}
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, events: EventWriter | None = None, resume: bool = False):
+        self.cfg = config
+        self.events = events or EventWriter()
+        self.resume = resume
+        self.stop_signal: int | None = None
+        self._held: list[tuple[str, str]] | None = []  # setup messages, sent after `start`
+        self._saved: dict | None = None  # the checkpoint being resumed, until it is applied
+
+    # -- setup --------------------------------------------------------------------------------
+    def setup(self) -> "Trainer":
+        cfg = self.cfg
+        self.ctx = ctx = distributed.setup(cfg.device)
+        if not ctx.is_main:
+            self.events = EventWriter(enabled=False)
+        self.run_dir = Path(cfg.out)
+        self.ckpt_dir = self.run_dir / CHECKPOINTS_DIR
+        self.precision = resolve_precision(cfg.precision, ctx.device, TRAINING)
+        on_gpu = ctx.device.type == "cuda"
+        if on_gpu:  # every step convolves the same shapes: let cuDNN time its algorithms once
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        self.batch_size = cfg.batch_size or batch_size_for(ctx.device.type)
+        self.workers = cfg.workers if cfg.workers is not None else workers_for(ctx.device.type)
+        torch.manual_seed(cfg.seed + ctx.rank)
+        random.seed(cfg.seed + ctx.rank)
+
+        self._setup_data()
+        self.start_iteration, self.resumed_from, self.metrics = 0, None, None
+        if self.resume:
+            self._find_checkpoint()
+        self._setup_models()
+        self._setup_training()
+        if ctx.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / STOP_FILE).unlink(missing_ok=True)  # left from an earlier stop
+            remove_stale_temporaries(self.ckpt_dir)
+            self._write_run_file()
+        return self
+
+    def _setup_data(self) -> None:
+        cfg, log = self.cfg, self._log
+        scan = scan_folder(cfg.data, cfg.size, cfg.small)
+        for line in scan.report():
+            log(line, "warning" if line.startswith(("skipped", "ignored")) else "info")
+        if cfg.val:
+            val_scan = scan_folder(cfg.val, cfg.size, cfg.small)
+            train, val = scan.entries, val_scan.entries
+            self.val_source = {"path": str(cfg.val), "images": len(val)}
+        else:
+            train, val = holdout(scan.entries, cfg.val_fraction, cfg.seed)
+            if val and val[0] in train:
+                log("only one image: validating on the training image itself", "warning")
+            self.val_source = {"held_out": len(val) if val and val[0] not in train else 0,
+                               "fraction": cfg.val_fraction}
+        self.scan, self.train_entries = scan, train
+        self.train_set = TrainImages(train, cfg.size, cfg.masks)
+        self.val_set = ValImages(val if self.ctx.is_main else [], cfg.size, cfg.masks, limit=cfg.val_images)
+        for path, reason in self.val_set.skipped:
+            log(f"validation image skipped: {Path(path).name}: {reason}", "warning")
+        if self.ctx.is_main and not len(self.val_set):
+            log("no readable validation image: validating on training images", "warning")
+            self.val_set = ValImages(train, cfg.size, cfg.masks, limit=cfg.val_images)
+        self.data_summary = {**scan.summary(), "train_images": len(train), "validation": self.val_source}
+
+    def _setup_models(self) -> None:
+        cfg, saved = self.cfg, self._saved
+        self.base_info = saved.get("base") if saved else None
+        if saved:  # the checkpoint has the weights: the base model need not be installed now
+            held = checkpoint_architecture(saved)
+            cfg.arch, cfg.cnum = held["name"], int(held["cnum"])
+        elif cfg.base:
+            from inpaint_studio.engine.registry import ModelRegistry, load_generator
+
+            info = ModelRegistry().get(cfg.base)
+            arch = info.architecture
+            if arch.affinity != cfg.affinity:
+                self._log(f"using the base model's affinity '{arch.affinity}'")
+                cfg.affinity = arch.affinity
+            base_state = load_generator(info).state_dict()
+            self.base_info = {"id": info.id, "name": info.name, "licence": info.card.licence}
+        self.generator = make_generator(cfg.arch, attention=cfg.attention, affinity=cfg.affinity, cnum=cfg.cnum)
+        self.discriminator = make_discriminator(cfg.arch)
+        if saved:
+            self.generator.load_state_dict(saved["generator"])
+            self.discriminator.load_state_dict(saved["discriminator"])
+        elif cfg.base:
+            self.generator.load_state_dict(base_state)
+
+    def _find_checkpoint(self) -> None:
+        found = latest_checkpoint(self.ckpt_dir)
+        if found is None:
+            self._log(f"{self.run_dir}: no checkpoint yet, starting from iteration 0", "warning")
+            return
+        path, payload = found
+        self._saved = payload
+        self.start_iteration = int(payload["iteration"])
+        self.resumed_from = path
+        self.metrics = payload.get("metrics")
+
+    def _setup_training(self) -> None:
+        cfg, ctx = self.cfg, self.ctx
+        place(self.generator, ctx.device)
+        place(self.discriminator, ctx.device)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=cfg.betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.d_lr or cfg.lr, betas=cfg.betas)
+        g, d = self.generator, self.discriminator
+        if ctx.distributed:
+            ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+            g = DistributedDataParallel(g, device_ids=ids)
+            d = DistributedDataParallel(d, device_ids=ids)
+        self.step = TrainStep(g, d, self.opt_g, self.opt_d, cfg.weights, ctx.device, self.precision)
+        payload = self._saved
+        if payload is not None:
+            self.opt_g.load_state_dict(payload["opt_g"])
+            self.opt_d.load_state_dict(payload["opt_d"])
+            if self.step.scaler is not None and payload.get("scaler"):
+                self.step.scaler.load_state_dict(payload["scaler"])
+            rng = payload.get("rng") or {}  # last: building the models drew random numbers
+            if "torch" in rng:
+                torch.set_rng_state(rng["torch"])
+            if "python" in rng:
+                random.setstate(rng["python"])
+            if rng.get("cuda") and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng["cuda"][:torch.cuda.device_count()])
+            self._saved = None  # free the copy
+        for group in self.opt_g.param_groups:  # a resumed run may be given a new learning rate
+            group["lr"] = cfg.lr
+        for group in self.opt_d.param_groups:
+            group["lr"] = cfg.d_lr or cfg.lr
+        stream = SampleStream(self.train_set, cfg.seed, ctx.rank, ctx.world,
+                              skip=self.start_iteration * self.batch_size)
+        self.loader = DataLoader(self.train_set, batch_size=self.batch_size, sampler=stream,
+                                 num_workers=self.workers, collate_fn=collate,
+                                 pin_memory=ctx.device.type == "cuda",
+                                 persistent_workers=self.workers > 0, worker_init_fn=_ignore_sigint)
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self) -> int:
+        cfg, ctx, ev = self.cfg, self.ctx, self.events
+        total, it = cfg.iterations, self.start_iteration
+        started = time.time()
+        ev.emit("start", run_dir=self.run_dir.resolve(), iteration=it, total=total,
+                resumed_from=self.resumed_from, config=self.config_record(), data=self.data_summary,
+                device=str(ctx.device), precision=self.precision, world_size=ctx.world,
+                batch_size=self.batch_size, hardware=self.hardware(), base=self.base_info,
+                parameters={"generator": _count(self.generator), "discriminator": _count(self.discriminator)})
+        for message, level in self._held or ():
+            ev.emit("log", level=level, message=message)
+        self._held = None
+        restore = self._install_signal_handlers()
+        last_ckpt = it if self.resumed_from else None
+        last_val = None
+        seen_failures: set[str] = set()
+        sums: dict[str, torch.Tensor] = {}
+        count, train_time = 0, 0.0
+        pace: deque[tuple[int, float]] = deque([(it, 0.0)], maxlen=20)
+        last_report = time.monotonic()
+        failure = None
+        status = "completed"
+        batches = iter(self.loader)
+        try:
+            while it < total:
+                t0 = time.perf_counter()
+                batch = next(batches)
+                for path, reason in batch["failed"]:
+                    if path not in seen_failures:
+                        seen_failures.add(path)
+                        ev.log(f"skipped unreadable image {path}: {reason}", "warning")
+                image = batch["image"].to(ctx.device, non_blocking=True)
+                mask = batch["mask"].to(ctx.device, non_blocking=True)
+                terms = self.step(image, mask)
+                it += 1
+                for k, v in terms.items():
+                    sums[k] = sums[k] + v if k in sums else v.clone()
+                count += 1
+                due = time.monotonic() - last_report >= PROGRESS_SECONDS
+                if due or it % cfg.log_every == 0 or it == total or it == self.start_iteration + 1:
+                    losses = {k: float(v) / count for k, v in sums.items()}  # waits for the GPU
+                    train_time += time.perf_counter() - t0
+                    if not all(math.isfinite(v) for v in losses.values()):
+                        raise TrainingFailed(
+                            f"the losses are no longer finite at iteration {it} ({_fmt(losses)}); "
+                            f"resume from the last checkpoint (iteration {last_ckpt or 0}) with a lower --lr")
+                    pace.append((it, train_time))
+                    ev.emit("progress", iteration=it, total=total, losses=losses,
+                            samples_per_s=self._rate(pace), eta_s=self._eta(pace, total - it),
+                            lr=self.opt_g.param_groups[0]["lr"], elapsed_s=round(time.time() - started, 1))
+                    sums, count, last_report = {}, 0, time.monotonic()
+                else:
+                    train_time += time.perf_counter() - t0
+                flag = 0
+                try:
+                    if it % cfg.val_every == 0:
+                        self._validate(it)
+                        last_val = it
+                    if it % cfg.checkpoint_every == 0:
+                        self._checkpoint(it)
+                        last_ckpt = it
+                except CheckpointError as exc:
+                    failure, flag = exc, _FAIL
+                if self.stop_signal is not None or (self.run_dir / STOP_FILE).exists():
+                    flag = max(flag, _STOP)
+                flag = distributed.max_over_ranks(flag, ctx)
+                if flag:
+                    if flag >= _FAIL:
+                        raise TrainingFailed(str(failure) if failure else "another process failed")
+                    status = "stopped"
+                    ev.log(f"stop requested{_signal_name(self.stop_signal)}: saving iteration {it}")
+                    if ctx.is_main:
+                        (self.run_dir / STOP_FILE).unlink(missing_ok=True)
+                    break
+            if status == "completed" and last_val != it and len(self.val_set):
+                self._validate(it)
+            if last_ckpt != it:
+                self._checkpoint(it)
+            distributed.barrier(ctx)
+            exported = self._export() if status == "completed" and cfg.export_name and ctx.is_main else {}
+            ev.emit("done", status=status, iteration=it, total=total, run_dir=self.run_dir.resolve(),
+                    checkpoint=self._latest_path(), metrics=self.metrics,
+                    elapsed_s=round(time.time() - started, 1), **exported)
+            return 0
+        except (TrainingFailed, CheckpointError) as exc:
+            ev.emit("error", message=str(exc), iteration=it)
+            return 1
+        except torch.cuda.OutOfMemoryError:
+            ev.emit("error", message=f"out of GPU memory at batch size {self.batch_size} and size {cfg.size}: "
+                    "use a smaller --batch-size", iteration=it)
+            return 1
+        except OSError as exc:  # e.g. a preview image that cannot be written
+            ev.emit("error", message=f"{exc}; the last checkpoint is kept", iteration=it)
+            return 1
+        finally:
+            restore()
+            del batches
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def _log(self, message: str, level: str = "info") -> None:
+        """stderr at once; the event waits for `start` during setup (events begin with start)."""
+        if not self.ctx.is_main:
+            return
+        if self._held is None:
+            self.events.log(message, level)
+        else:
+            print(f"[trainer] {message}", file=sys.stderr, flush=True)
+            self._held.append((message, level))
+
+    def _validate(self, it: int) -> None:
+        if not self.ctx.is_main or not len(self.val_set):
+            return
+        t0 = time.perf_counter()
+        metrics, path = validate(distributed.unwrap(self.step.generator), self.val_set, self.ctx.device,
+                                 self.precision, it, self.run_dir / SAMPLES_DIR)
+        self.metrics = {"iteration": it, **metrics}
+        self.events.emit("validation", iteration=it, metrics=metrics, images=len(self.val_set),
+                         seconds=round(time.perf_counter() - t0, 2))
+        if path is not None:
+            self.events.emit("sample", iteration=it, path=path.resolve())
+
+    def _checkpoint(self, it: int) -> None:
+        if not self.ctx.is_main:
+            return
+        payload = {
+            "iteration": it,
+            "config": self.config_record(),
+            "architecture": {"name": self.cfg.arch, "cnum": self.cfg.cnum},
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler": self.step.scaler.state_dict() if self.step.scaler is not None else None,
+            "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+            "metrics": self.metrics,
+            "data": self.data_summary,
+            "hardware": self.hardware(),
+            "base": self.base_info,
+        }
+        path = save_checkpoint(self.ckpt_dir, it, payload, keep=self.cfg.keep_checkpoints)
+        self.events.emit("checkpoint", iteration=it, path=path.resolve(), size_bytes=path.stat().st_size)
+
+    def _export(self) -> dict:
+        from .export import export_run
+
+        try:
+            info = export_run(self.run_dir, self.cfg.export_name)
+        except (OSError, ValueError, CheckpointError) as exc:
+            raise TrainingFailed(f"training finished but the export failed: {exc}; the run is saved, "
+                                 f"retry with: python -m trainer export {self.run_dir} --name "
+                                 f"\"{self.cfg.export_name}\"") from exc
+        self.events.log(f"exported model '{info.name}' as {info.id}")
+        return {"model_id": info.id, "model_name": info.name, "model_path": info.weights_path.resolve(),
+                "card_path": info.card_path.resolve()}
+
+    def _latest_path(self):
+        found = list_checkpoints(self.ckpt_dir)
+        return found[-1][1].resolve() if found else None
+
+    def _rate(self, pace) -> float | None:
+        (i0, t0), (i1, t1) = pace[0], pace[-1]
+        if i1 <= i0 or t1 <= t0:
+            return None
+        return round((i1 - i0) * self.batch_size * self.ctx.world / (t1 - t0), 3)
+
+    @staticmethod
+    def _eta(pace, remaining: int) -> float | None:
+        (i0, t0), (i1, t1) = pace[0], pace[-1]
+        return round(remaining * (t1 - t0) / (i1 - i0), 1) if i1 > i0 else None
+
+    def config_record(self) -> dict:
+        """The settings with the values chosen for this machine (not None or "auto")."""
+        return resolved_record(self.cfg, {"batch_size": self.batch_size, "workers": self.workers,
+                                          "device": self.ctx.device.type, "precision": self.precision})
+
+    def hardware(self) -> str:
+        ctx = self.ctx
+        if ctx.device.type == "cuda":
+            name = torch.cuda.get_device_name(ctx.device)
+            return f"{ctx.world}x {name} ({self.precision})"
+        cpu = platform.processor() or platform.machine()
+        procs = f"{ctx.world} processes x " if ctx.distributed else ""
+        return f"CPU {cpu} ({procs}{torch.get_num_threads()} threads, {self.precision})"
+
+    def _write_run_file(self) -> None:
+        path = self.run_dir / RUN_FILE
+        record = {"config": self.config_record(), "data": self.data_summary, "base": self.base_info,
+                  "hardware": self.hardware(), "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        tmp = path.with_name(f".{RUN_FILE}.tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+
+    def _install_signal_handlers(self):
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        wanted = [signal.SIGTERM, signal.SIGINT] + ([signal.SIGBREAK] if hasattr(signal, "SIGBREAK") else [])
+        previous = {s: signal.getsignal(s) for s in wanted}
+
+        def request_stop(signum, _frame):
+            self.stop_signal = signum  # acted on after the current step
+
+        for s in previous:
+            signal.signal(s, request_stop)
+
+        def restore():
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        return restore
+
+
+def fit(given: dict, resume: bool, events: EventWriter) -> int:
+    """`python -m trainer fit`: raises DataError / ValueError for bad input before anything starts."""
+    config = prepare_config(given, resume)
+    trainer = Trainer(config, events, resume=resume)
+    try:
+        return trainer.setup().run()
+    finally:
+        if hasattr(trainer, "ctx"):
+            distributed.teardown(trainer.ctx)
+
+
+def _ignore_sigint(_worker_id: int) -> None:
+    """Data workers leave Ctrl-C to the main process, which stops cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _fmt(losses: dict) -> str:
+    return ", ".join(f"{k} {v:.4g}" for k, v in losses.items())
+
+
+def _signal_name(signum: int | None) -> str:
+    return f" ({signal.Signals(signum).name})" if signum else ""
+
+
+__all__ = ["Trainer", "TrainingFailed", "fit", "prepare_config", "resolve_base"]

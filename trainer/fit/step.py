@@ -1,0 +1,76 @@
+"""One training iteration of PEN-Net: a discriminator update, then a generator update (the
+loop, the tests and the benchmark all run this)."""
+from __future__ import annotations
+
+import torch
+
+from inpaint_studio.engine.device import autocast
+from inpaint_studio.network import generator_input
+
+from .distributed import unwrap
+from .losses import LossWeights, discriminator_hinge, generator_losses
+from .metrics import composite
+
+# NHWC throughout a step: the convolutions' forward and backward run ~1.7x faster on the CPU
+# (oneDNN) than in NCHW, and it is the layout tensor cores want
+MEMORY_FORMAT = torch.channels_last
+
+
+def place(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """A module on the training device, in the step's memory format and in train mode."""
+    return module.to(device, memory_format=MEMORY_FORMAT).train()
+
+
+class TrainStep:
+    """`step(image, mask)` -> detached loss terms. image (B,3,H,W) in [-1,1], mask (B,1,H,W),
+    1 = hole, both on the device. Works with plain or DistributedDataParallel modules."""
+
+    def __init__(self, generator, discriminator, opt_g, opt_d, weights: LossWeights,
+                 device: torch.device, precision: str = "fp32"):
+        self.generator, self.discriminator = generator, discriminator
+        self.opt_g, self.opt_d = opt_g, opt_d
+        self.weights = weights
+        self.device, self.precision = device, precision
+        self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        image = image.contiguous(memory_format=MEMORY_FORMAT)
+        with autocast(self.device, self.precision):
+            output, pyramid = self.generator(generator_input(image, mask).contiguous(memory_format=MEMORY_FORMAT), mask)
+        output, pyramid = output.float(), [p.float() for p in pyramid]
+        fake = composite(output, image, mask).contiguous(memory_format=MEMORY_FORMAT)
+
+        # discriminator: real images against composites, one pass (no batch statistics in D)
+        with autocast(self.device, self.precision):
+            logits = self.discriminator(torch.cat([image, fake.detach()])).float()
+        real_logits, fake_logits = logits.chunk(2)
+        loss_d = discriminator_hinge(real_logits, fake_logits)
+        self.opt_d.zero_grad(set_to_none=True)
+        self._backward(loss_d)
+        self._step(self.opt_d)
+
+        # generator: D is only a judge here; its weights take no gradient and are not synced
+        plain_d = unwrap(self.discriminator)
+        plain_d.requires_grad_(False)
+        try:
+            with autocast(self.device, self.precision):
+                judged = plain_d(fake).float()
+            terms = generator_losses(output, pyramid, image, mask, judged, self.weights)
+            self.opt_g.zero_grad(set_to_none=True)
+            self._backward(terms["generator"])
+            self._step(self.opt_g)
+        finally:
+            plain_d.requires_grad_(True)
+        if self.scaler is not None:
+            self.scaler.update()
+        terms["discriminator"] = loss_d
+        return {k: v.detach() for k, v in terms.items()}
+
+    def _backward(self, loss):
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def _step(self, optimizer):
+        if self.scaler is not None:
+            self.scaler.step(optimizer)
+        else:
+            optimizer.step()
