@@ -77,4 +77,4 @@ def test_refuses_without_a_hole_or_a_pennet_model(window):
     assert not learn.start() and "Paint the hole first" in window.banner.messages[-1][1]
     window.document.mask().data[10:20, 10:20] = 255
     window.inpainting.set_engine("telea")
-    assert not learn.start() and "needs a PEN-Net model" in window.banner.messages[-1][1]
+    assert not learn.start() and "needs a model" in window.banner.messages[-1][1]

@@ -179,7 +179,8 @@ def test_shortcut_sheet_lists_the_restoration_tools(window, monkeypatch):
     shown = []
     monkeypatch.setattr(window.prompter, "show_text", lambda title, html: shown.append(html))
     window.actions["shortcuts"].trigger()
-    sheet = shown[-1]
+    assert shown and "Spot&nbsp;healing&nbsp;brush" in shown[-1]
+    rows = [row for _section, section_rows in window.shortcut_sheet() for row in section_rows]
     for label, key in (("Spot healing brush", "J"), ("Clone stamp", "S"), ("Source region", "G"),
                        ("Brush", "B"), ("Clone stamp: set the source", "Alt+click")):
-        assert f"<td>{label}</td><td><b>{key}" in sheet, label
+        assert any(what == label and keys.startswith(key) for what, keys in rows), label

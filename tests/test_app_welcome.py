@@ -109,7 +109,7 @@ def test_about_shows_version_models_and_licences(window, tmp_path):
         assert sample.title in licences and sample.licence in licences
     assert "MIT licence" in licences and "PySide6-Essentials" in licences and "LGPL" in licences
     empty = AboutDialog(window, models=[]).pages["models"].toPlainText()
-    assert "No PEN-Net model is bundled" in empty
+    assert "No model is bundled" in empty
 
 
 def test_f1_sheet_is_built_from_the_registered_tools_and_actions(window):
@@ -133,7 +133,7 @@ def test_f1_sheet_is_built_from_the_registered_tools_and_actions(window):
     shown = []
     window.prompter.show_text = lambda title, text: shown.append((title, text))
     window.actions["shortcuts"].trigger()
-    assert shown and "Source region" in shown[0][1] and "<b>G</b>" in shown[0][1] and "Smudge" in shown[0][1]
+    assert shown and "Source&nbsp;region" in shown[0][1] and "<b>G</b>" in shown[0][1] and "Smudge" in shown[0][1]
 
 
 def test_size_and_hardness_show_only_for_brush_tools(window):

@@ -21,7 +21,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
 from ...contracts.devices import DEVICES, TRAINING
-from ...contracts.events import DONE, ERROR, EventLines
+from ...contracts.events import DONE, ERROR, PROGRESS, EventLines
 from ...contracts.training import LEARN_PHOTO_STEPS
 from ...engine import InpaintError, PENNetEngine, auto_model_id, resolve_device
 from ...engine.registry import RegistryError, read_model
@@ -69,8 +69,11 @@ class LearnPhotoProcess(QObject):
         self._kill_timer = QTimer(self)
         self._kill_timer.setSingleShot(True)
         self._kill_timer.timeout.connect(self.process.kill)
+        self._last_progress: float | None = None   # monotonic time of the last progress event
+        self._slowest_step = 0.0                   # the longest gap between them, in seconds
 
     def start(self) -> None:
+        self._last_progress = time.monotonic()     # the first step's gap includes the start-up
         self.process.start(sys.executable, ["-m", "trainer", "learn-photo", *self.args])
 
     @property
@@ -79,7 +82,7 @@ class LearnPhotoProcess(QObject):
 
     def cancel(self) -> None:
         """Ask the trainer to stop (SIGTERM: it finishes the current step); kill it if it has
-        not gone within 3 s (and at once where there is no SIGTERM)."""
+        not gone within the grace (and at once where there is no SIGTERM)."""
         if not self.running:
             return
         self.cancelled = True
@@ -87,10 +90,20 @@ class LearnPhotoProcess(QObject):
             self.process.kill()
         else:
             self.process.terminate()
-            self._kill_timer.start(3000)
+            self._kill_timer.start(round(1000 * self.kill_grace()))
+
+    def kill_grace(self) -> float:
+        """Seconds to wait for a clean stop: twice the slowest step seen, start-up included (a
+        loaded machine's step can take longer than a fixed grace), at least 3 s, at most 30 s."""
+        return min(max(3.0, 2.0 * self._slowest_step), 30.0)
 
     def _read_stdout(self) -> None:
         for record in self._lines.feed(bytes(self.process.readAllStandardOutput())):
+            if record["event"] == PROGRESS:
+                now = time.monotonic()
+                if self._last_progress is not None:
+                    self._slowest_step = max(self._slowest_step, now - self._last_progress)
+                self._last_progress = now
             if record["event"] == DONE:
                 self.done = record
             elif record["event"] == ERROR:
