@@ -8,7 +8,7 @@ import pytest
 
 from test_app_support import window  # noqa: F401 (fixture)
 
-from inpaint_studio.app.document import Document
+from inpaint_studio.app.editor.document import Document
 from inpaint_studio.engine import AUTO_ID
 from inpaint_studio.engine.auto import LABEL
 from inpaint_studio.imaging import read_image
