@@ -38,7 +38,7 @@ def list_models(args: argparse.Namespace) -> int:
     registry = ModelRegistry()
     models = registry.models()
     if not models:
-        print(f"No PEN-Net model installed: Auto, the default engine, fills each region with the best of "
+        print(f"No model installed: Auto, the default engine, fills each region with the best of "
               f"{', '.join(CLASSICAL)}.")
         print(f"User models live in {registry.user_dir}")
         return 0
