@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 
-from .contracts.commands import run_command
+from .contracts.commands import program_name, run_command
+
+SCRIPT = "inpaint-studio-cli"  # the console script pyproject.toml installs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .restoration import restore_eval
 
     parser = argparse.ArgumentParser(
-        prog="inpaint-studio-cli",
+        prog=program_name(SCRIPT, "inpaint_studio"),
         description="Inpaint Studio: fill painted regions of photos with PEN-Net, DeepFill v1 or OpenCV.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

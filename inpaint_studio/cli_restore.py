@@ -17,8 +17,8 @@ import argparse
 import os
 from pathlib import Path
 
-from .cli_inpaint import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError, _identity, _images_in, _one_line,
-                          _Progress, _quality, _refuse_overwriting_inputs, _say)
+from .cli_inpaint import (EXIT_ERROR, EXIT_OK, guarded, UsageError, _identity, _images_in, _one_line,
+                          _Progress, _quality, _refuse_overwriting_inputs, _remove_leftovers, _say)
 from .imaging import SUPPORTED_SUFFIXES, format_keeps_alpha, read_image, write_image, write_mask
 
 
@@ -55,16 +55,7 @@ def _sensitivity(text: str) -> float:
 
 
 def run(args) -> int:
-    try:
-        return _run(args)
-    except KeyboardInterrupt:
-        _say("error: interrupted")
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # every failure is one line; a traceback only on request
-        if os.environ.get("INPAINT_STUDIO_DEBUG"):
-            raise
-        _say(f"error: {_one_line(exc)}")
-        return EXIT_ERROR
+    return guarded(_run)(args)
 
 
 def _run(args) -> int:
@@ -72,6 +63,8 @@ def _run(args) -> int:
     from .restoration.restore import restore_image, small_hole_choices, small_hole_engine
 
     jobs = _plan(args.image, args.output, args.mask_out)
+    for folder in dict.fromkeys(p.parent for _, out, mask in jobs for p in (out, mask) if p is not None):
+        _remove_leftovers(folder)
     engine_id = args.model or small_hole_engine(small_hole_choices(available_engines()))
     engine = create_engine(engine_id)
     _say(f"restoring with {engine.label} at sensitivity {args.sensitivity:g}")
@@ -95,8 +88,9 @@ def _run(args) -> int:
                 bar.message(f"error: {text}")
                 return EXIT_ERROR
             failures += 1
-            bar.message(f"error: {text}")
+            bar.failed(i, image_path.name, text)
             continue
+        bar.done(i, image_path.name)
         n = result.mask.size
         defects, area, pixels = defects + result.defects, area + result.area * n, pixels + n
         bar.message(f"{image_path.name}: {result.summary()} -> {out_path}"

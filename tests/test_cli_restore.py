@@ -30,8 +30,14 @@ def damaged_folder(tmp_path_factory):
 def test_a_folder_is_restored_and_each_photo_reports_what_changed(damaged_folder, tmp_path, capsys):
     folder, clean = damaged_folder
     out, masks = tmp_path / "new", tmp_path / "masks"
+    out.mkdir()
+    stale = out / f".astronaut.png.{2**22 + 12345}-0123abcd.tmp"    # left by a killed run (no such pid)
+    stale.write_bytes(b"half")
     assert main(["restore", "--image", str(folder), "--output", str(out), "--mask-out", str(masks)]) == 0
     err = capsys.readouterr().err
+    assert not stale.exists() and f"note: removed 1 unfinished file left in {out}" in err
+    bars = [l for l in err.splitlines() if l.startswith("[")]         # piped: one line per finished photo
+    assert [b.split("] ")[1].split()[0] for b in bars] == ["1/3", "2/3", "3/3"] and "100.0%" in bars[-1]
     assert "restoring with OpenCV Telea" in err
     errors = np.zeros(2)
     for name, (img, damage) in clean.items():

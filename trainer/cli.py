@@ -16,6 +16,7 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     from inpaint_studio.contracts import devices
     from inpaint_studio.contracts.card import ARCHITECTURES
+    from inpaint_studio.contracts.commands import program_name
     from inpaint_studio.contracts.training import (BATCH_SIZE, DEFAULT, EVAL_MASK_KINDS, FINETUNE, MASK_KINDS,
                                                    SCRATCH, SMALL_IMAGES, WORKERS, LossWeights, loss_weights)
     from inpaint_studio.network import AFFINITIES, ATTENTION_MODES
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .evaluate import HALVES
     from .release import corpus
 
-    parser = argparse.ArgumentParser(prog="python -m trainer",
+    parser = argparse.ArgumentParser(prog=program_name("inpaint-studio-trainer", "trainer"),
                                      description="Train, fine-tune, export and evaluate inpainting models "
                                                  "(PEN-Net, DeepFill v1).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

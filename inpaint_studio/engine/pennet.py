@@ -14,7 +14,8 @@ from ..network import generator_input
 from .base import Engine, InpaintError, InpaintOptions, InpaintResult, check_cancel, report
 from .blend import adapt_colours, paste_region
 from .device import (BYTES_PER_PIXEL, autocast, autocast_dtype, describe, free_memory, is_out_of_memory,
-                     memory_available, model_pixels_budget, resolve_device)
+                     limit_kernel_caches, memory_available, model_pixels_budget, release_host_memory,
+                     resolve_device)
 from .regions import MULTIPLE, Crop, batches, cut, flow_to_box, make_crop, plan_crops, uncut, whole_image_crop
 from .registry import ModelInfo, RegistryError, load_generator
 
@@ -42,6 +43,7 @@ class _Request:
 class PENNetEngine(Engine):
     def __init__(self, model_info: ModelInfo, device: str | torch.device = "auto",
                  precision: str = "auto", warm_up: bool = True):
+        limit_kernel_caches()  # before the first convolution: memory stays flat over a long session
         self.info = model_info
         self.id = model_info.id
         self.label = f"{model_info.architecture.label}: {model_info.name}"
@@ -82,6 +84,12 @@ class PENNetEngine(Engine):
 
     # -- the request ------------------------------------------------------------------------------
     def inpaint(self, image, mask, options: InpaintOptions | None = None, progress=None, cancel=None) -> InpaintResult:
+        try:
+            return self._inpaint(image, mask, options, progress, cancel)
+        finally:
+            release_host_memory()
+
+    def _inpaint(self, image, mask, options, progress, cancel) -> InpaintResult:
         start = time.perf_counter()
         image, hole, options, source = self.prepare(image, mask, options)
         if not hole.any():
@@ -104,7 +112,7 @@ class PENNetEngine(Engine):
                 for crop, (filled, box_flow, box_patch) in zip(members, outputs):
                     x0, y0, x1, y1 = crop.box
                     if options.colour_adaptation:
-                        filled = adapt_colours(filled, image[y0:y1, x0:x1], ~hole[y0:y1, x0:x1])
+                        filled = adapt_colours(filled, image[y0:y1, x0:x1], ~hole[y0:y1, x0:x1], in_place=True)
                     paste_region(result, filled, crop.box, crop.owned, hole[y0:y1, x0:x1],
                                  options.feather, blended)
                     if flow is not None:

@@ -3,7 +3,9 @@
 A model is two files with the same stem, its id: `<id>.safetensors` (the generator's state dict)
 and `<id>.json` (its card, contracts.card.ModelCard: architecture (PEN-Net or DeepFill v1, built
 by network.make_generator) and attention options, training data, metrics, licence).
-The card is written last, so a model without a card is an unfinished write and is ignored.
+The card is written last, so a model without a card is an unfinished write: it is never listed,
+and the leftovers of a write that was killed (temporaries, card-less weights this program wrote)
+are removed from the user folder when it is next listed.
 Weights are never unpickled: safetensors only; a released PEN-Net checkpoint (.pth) is read with
 torch.load(weights_only=True) once, to convert it.
 """
@@ -13,18 +15,23 @@ import copy
 import json
 import os
 import re
-import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from ..atomic import sweep, temp_path
 from ..contracts.card import CARD_FORMAT, Architecture, CardError, ModelCard, Training, far_behind, read_card_text
 from ..network import AFFINITIES, ATTENTION_MODES, GENERATORS, make_generator
 from ..paths import BUNDLED_MODELS_DIR, user_data_root, user_models_dir
+
+# weights without a card this old are the leftovers of a killed write (the card follows the
+# weights within milliseconds)
+ORPHAN_SECONDS = 60
 
 
 class RegistryError(ValueError):
@@ -54,6 +61,7 @@ class ModelRegistry:
 
     # -- listing --------------------------------------------------------------------------------
     def models(self) -> list[ModelInfo]:
+        remove_unfinished(self.user_dir)
         found = _scan(self.bundled_dir, bundled=True)
         taken = {m.id for m in found}
         found += [m for m in _scan(self.user_dir, bundled=False) if m.id not in taken]
@@ -94,10 +102,7 @@ class ModelRegistry:
 
     def rename(self, model_id: str, new_name: str) -> ModelInfo:
         info = self._user_model(model_id, "rename")
-        new_name = new_name.strip()
-        if not new_name:
-            raise RegistryError("A model name cannot be empty.")
-        info.card.name = new_name
+        info.card.name = _checked_name(new_name)
         _write_json_atomic(info.card_path, info.card.to_dict())
         return self.get(model_id)
 
@@ -116,6 +121,7 @@ class ModelRegistry:
         path = Path(path)
         if not path.is_file():
             raise RegistryError(f"{path}: no such file.")
+        name = _checked_name(name)
         card = ModelCard(architecture=Architecture(affinity="release", attention=attention or "reference"),
                          training=Training(imported_from=path.name),
                          licence="as published with the imported checkpoint")
@@ -127,6 +133,8 @@ class ModelRegistry:
                 card.training = Training(imported_from=path.name)
                 if attention:
                     card.architecture.attention = attention
+                # the card is checked where it lies, so an error names it, not the model to be written
+                _check_architecture(card.architecture, sibling)
         else:
             state = _read_release_checkpoint(path)
         return save_generator(state, name, card, directory=self.user_dir)
@@ -155,6 +163,7 @@ def save_generator(generator_or_state, name: str, card: ModelCard | dict | None 
     model directory (or `directory`) and return its ModelInfo. `card` says what is known of the
     model (a ModelCard, or its JSON form); its id, name, format, creation time and weights file
     are set here."""
+    name = _checked_name(name)
     state = generator_or_state.state_dict() if isinstance(generator_or_state, torch.nn.Module) else generator_or_state
     try:
         full_card = copy.deepcopy(card) if isinstance(card, ModelCard) else \
@@ -172,14 +181,13 @@ def save_generator(generator_or_state, name: str, card: ModelCard | dict | None 
     full_card.format, full_card.id, full_card.name = CARD_FORMAT, model_id, name
     full_card.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     full_card.weights.file, full_card.weights.dtype = weights_path.name, str(dtype).replace("torch.", "")
-    fd, tmp = tempfile.mkstemp(prefix=f".{model_id}-", suffix=".tmp", dir=directory)
-    os.close(fd)
+    remove_unfinished(directory)
+    tmp = temp_path(weights_path)
     try:
-        save_file(tensors, tmp, metadata={"format": CARD_FORMAT, "name": name})
+        save_file(tensors, str(tmp), metadata={"format": CARD_FORMAT, "name": name})
         os.replace(tmp, weights_path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
     _write_json_atomic(directory / f"{model_id}.json", full_card.to_dict())
     return _info(directory / f"{model_id}.json", bundled=False)
 
@@ -303,7 +311,7 @@ def _read_release_checkpoint(path: Path) -> dict:
         if "Weights only load failed" in text:
             reason = "corrupt, or it holds objects other than tensors, which are never unpickled"
         else:
-            reason = (text.splitlines()[0] if text else type(exc).__name__)[:200]
+            reason = _short(text.splitlines()[0]) if text else type(exc).__name__
         raise RegistryError(f"{path}: not a readable PyTorch checkpoint ({reason}).") from None
     if isinstance(data, dict) and "netG" in data:
         data = data["netG"]
@@ -353,12 +361,53 @@ def _unique_id(directory: Path, name: str) -> str:
 
 def _write_json_atomic(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
+    tmp = temp_path(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=False)
             fh.write("\n")
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """Whole sentences up to about `limit` characters (never cut inside one), object reprs out."""
+    text = re.sub(r"<[^<>]* object at 0x[0-9a-fA-F]+>", "the data", " ".join(text.split()))
+    sentences = re.split(r"(?<=[.;!?])\s+", text)
+    out = sentences[0]
+    for sentence in sentences[1:]:
+        if len(out) + 1 + len(sentence) > limit:
+            return out + " (…)"
+        out += " " + sentence
+    return out
+
+
+def _checked_name(name) -> str:
+    name = name.strip() if isinstance(name, str) else ""
+    if not name:
+        raise RegistryError("A model name cannot be empty or only spaces: it is the name shown in the model list.")
+    return name
+
+
+def remove_unfinished(directory: Path, now: float | None = None) -> list[Path]:
+    """Remove what a killed save left in a user model folder: temporaries whose writer is gone,
+    and weights without a card that this program wrote (their metadata says so) more than
+    ORPHAN_SECONDS ago. Weights someone put there by hand are left alone. -> what was removed."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = sweep(directory, now)
+    now = time.time() if now is None else now
+    for weights in directory.glob("*.safetensors"):
+        try:
+            if weights.with_suffix(".json").exists() or now - weights.stat().st_mtime < ORPHAN_SECONDS:
+                continue
+            with safe_open(str(weights), "pt") as fh:
+                ours = (fh.metadata() or {}).get("format") == CARD_FORMAT
+            if ours:
+                weights.unlink()
+                removed.append(weights)
+        except (OSError, SafetensorError, ValueError, RuntimeError):
+            continue  # unreadable: not provably ours
+    return removed

@@ -53,7 +53,7 @@ def _check(c: TrainConfig) -> None:
         problems.append("--batch-size must be at least 1")
     if not c.lr > 0 or (c.d_lr is not None and not c.d_lr > 0):
         problems.append("learning rates must be positive")
-    for name in ("checkpoint_every", "val_every", "log_every", "keep_checkpoints"):
+    for name in ("checkpoint_every", "val_every", "log_every", "keep_checkpoints", "val_images"):
         if getattr(c, name) < 1:
             problems.append(f"--{name.replace('_', '-')} must be at least 1")
     if c.masks not in MASK_KINDS:

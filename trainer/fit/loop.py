@@ -58,14 +58,30 @@ def prepare_config(given: dict, resume: bool) -> TrainConfig:
         run_file = Path(out) / RUN_FILE
         if not run_file.is_file():
             raise ValueError(f"{out}: not a training run folder (no {RUN_FILE}); nothing to resume")
-        saved = json.loads(run_file.read_text(encoding="utf-8"))["config"]
-        return build_config(given, saved_settings(saved))
+        saved = _saved_config(run_file)
+        try:
+            return build_config(given, saved_settings(saved))
+        except (TypeError, AttributeError) as exc:  # a value of the wrong kind in the saved settings
+            raise ValueError(f"{run_file}: the saved settings are damaged ({exc}), so the run cannot be "
+                             "resumed") from None
     if out and list_checkpoints(Path(out) / CHECKPOINTS_DIR):
         raise ValueError(f"{out} already holds a training run: use --resume to continue it, "
                          "or choose another --out folder")
     if not given.get("data"):
         raise ValueError("--data DIR is required: a folder of photos to train on")
     return build_config(given)
+
+
+def _saved_config(run_file: Path) -> dict:
+    """The settings a run was started with, from its run.json; damage is a ValueError naming it."""
+    try:
+        saved = json.loads(run_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{run_file}: damaged, so the run cannot be resumed ({exc})") from None
+    config = saved.get("config") if isinstance(saved, dict) else None
+    if not isinstance(config, dict):
+        raise ValueError(f"{run_file}: holds no training settings ('config'), so the run cannot be resumed")
+    return config
 
 
 def resolve_base(model_id: str) -> str:

@@ -399,9 +399,13 @@ class FileController(QObject):
                 continue
             try:
                 project = found.load()
-            except ProjectError as exc:
-                self.banner.show_message(f"The autosaved copy could not be read: {exc}")
-                found.discard()
+            except ProjectError as exc:  # kept aside, not deleted: the next start must not trip on it
+                try:
+                    where = f"It was moved to {found.set_aside()}."
+                except OSError as move_error:
+                    where = f"It stays in {found.ora.parent} ({move_error.strerror or move_error})."
+                self.banner.show_message(f"The autosaved copy of “{found.title}” could not be read: "
+                                         f"{_detail(exc, found.ora)} {where}")
                 continue
             doc = self.document_from_project(project)
             saved = project.meta.get("project_path")
