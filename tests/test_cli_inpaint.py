@@ -405,5 +405,5 @@ def test_models_list_on_a_fresh_home_names_every_fallback_engine(work, capsys):
 
     assert main(["models", "list"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    assert first == f"No model installed: the classical engines are used ({', '.join(CLASSICAL)})."
+    assert first == f"No model installed: Auto, the default engine, fills each region with the best of {', '.join(CLASSICAL)}."
     assert "patchmatch" in CLASSICAL or sys.version_info < (3, 11)   # installed with the app on 3.11+
