@@ -34,7 +34,19 @@ RING = 8  # px of known photo around a region that its texture is measured on
 # Fitted by `python -m trainer auto-rule --model pennet-open-photos --data CORPUS/val --half tune`
 # (the corpus val photos whose name hashes to the "tune" half; see the bundled card's "auto" entry,
 # which records this tree with the per-leaf measurements). Leaves list engines best first.
-RULE: dict = {"feature": "radius", "threshold": 16.0, "below": {"feature": "radius", "threshold": 5.7, "below": {"engines": ["ns", "patchmatch", "telea", MODEL]}, "at_or_above": {"engines": ["patchmatch", "ns", "telea", MODEL]}}, "at_or_above": {"feature": "elongation", "threshold": 1.1, "below": {"feature": "radius", "threshold": 36.0, "below": {"engines": ["ns", "patchmatch", "telea", MODEL]}, "at_or_above": {"engines": ["telea", "ns", MODEL, "patchmatch"]}}, "at_or_above": {"engines": ["ns", "telea", "patchmatch", MODEL]}}}
+RULE: dict = {
+    "feature": "radius", "threshold": 16.0,
+    "below": {
+        "feature": "radius", "threshold": 5.7,
+        "below": {"engines": ["ns", "patchmatch", "telea", MODEL]},
+        "at_or_above": {"engines": ["patchmatch", "ns", "telea", MODEL]}},
+    "at_or_above": {
+        "feature": "elongation", "threshold": 1.1,
+        "below": {
+            "feature": "radius", "threshold": 36.0,
+            "below": {"engines": ["ns", "patchmatch", "telea", MODEL]},
+            "at_or_above": {"engines": ["telea", "ns", MODEL, "patchmatch"]}},
+        "at_or_above": {"engines": ["ns", "telea", "patchmatch", MODEL]}}}
 
 NOTE_ALL_MODEL_SOURCE = "A source region is set: PEN-Net filled every region (only its attention can follow one)."
 NOTE_ALL_MODEL_FLOW = "Attention sources were asked for: PEN-Net filled every region (only it copies from patches)."
