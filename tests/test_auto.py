@@ -69,6 +69,20 @@ def test_the_rule_is_a_small_tree_over_the_engines():
     assert sorted(engines) == sorted(rule_engines(RULE)) and len(path) <= 2
 
 
+def test_the_shipped_rule_on_synthetic_thin_and_wide_holes():
+    """What the measurement behind RULE says, on holes whose width is known: a scratch 3 px wide
+    goes to Navier-Stokes, a stroke 20 px wide to PatchMatch, a wide stroke (40 px) to
+    Navier-Stokes, a square of 40 px to Navier-Stokes and one of 100 px to Telea."""
+    image = read_image(PHOTOS / "chelsea.jpg").rgb[:300, :400].copy()
+    cases = [(stroke(image.shape[:2], 3), "ns", 1.5), (stroke(image.shape[:2], 20), "patchmatch", 10),
+             (stroke(image.shape[:2], 40), "ns", 20), (square(image.shape[:2], 40), "ns", 20),
+             (square(image.shape[:2], 100), "telea", 50)]
+    for hole, engine, radius in cases:
+        (f,) = features(image, hole)
+        assert abs(f["radius"] - radius) <= 1.5, f                 # half the width, from the distance transform
+        assert choose(f, {MODEL, "patchmatch", "telea", "ns"})[0] == engine, (f, engine)
+
+
 def test_one_engine_per_region_as_that_engine_alone_fills_it():
     image = read_image(PHOTOS / "chelsea.jpg").rgb[:200, :300].copy()
     hole = stroke(image.shape[:2], 5, y=12) | square(image.shape[:2], 60)
