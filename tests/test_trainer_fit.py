@@ -132,7 +132,7 @@ def test_fine_tuning_starts_from_the_base_model_with_lower_lr(trained, monkeypat
                              "size": 64, "device": "cpu", "workers": 0}, resume=False)
     model_id = ModelRegistry().default_id()
     assert config.base == model_id is not None  # 'default': the registry's default model
-    assert config.lr == 2e-5 and config.iterations == 5000
+    assert config.lr is None and config.iterations == 5000  # None: the rule, 2e-5 at this batch
     trainer = Trainer(config).setup()
     base = load_generator(ModelRegistry().get(model_id))
     for k, v in base.state_dict().items():

@@ -103,7 +103,7 @@ print(format_table(json.load(open(sys.argv[1]))))' "$OUT/eval-$masks.json"
     done
     if [ -z "${SKIP_BENCH:-}" ]; then
         "$PY" -m inpaint_studio bench --device cuda 2>/dev/null | tee "$OUT/bench-inference.txt"
-        "$PY" -m trainer bench --device cuda --batches 1 8 16 | tee "$OUT/bench-trainer.txt"
+        "$PY" -m trainer bench --device cuda --batches 1 8 16 --compile off | tee "$OUT/bench-trainer.txt"
     fi
     ;;
 *)

@@ -17,9 +17,11 @@ def build_parser() -> argparse.ArgumentParser:
     from inpaint_studio.contracts import devices
     from inpaint_studio.contracts.card import ARCHITECTURES
     from inpaint_studio.contracts.commands import program_name
-    from inpaint_studio.contracts.training import (BATCH_SIZE, DEFAULT, EVAL_MASK_KINDS, FINETUNE, MASK_KINDS,
-                                                   SCRATCH, SMALL_IMAGES, WORKERS, LossWeights, loss_weights)
+    from inpaint_studio.contracts.training import (BASE_BATCH, BATCH_SIZE, CPU_WORKERS, DEFAULT, EVAL_MASK_KINDS,
+                                                   FINETUNE, MASK_KINDS, SCRATCH, SMALL_IMAGES, SPARE_CORES,
+                                                   LossWeights, loss_weights)
     from inpaint_studio.network import AFFINITIES, ATTENTION_MODES
+    from inpaint_studio.network.attention import COMPUTES, KERNELS
 
     from .evaluate import HALVES
     from .release import corpus
@@ -49,13 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--size", type=int, help=f"training crop side, a multiple of 64 (default {DEFAULT.size})")
     fit.add_argument("--iterations", type=int, help=f"total iterations (default {SCRATCH['iterations']}; "
                                                     f"{FINETUNE['iterations']} with --base)")
-    fit.add_argument("--batch-size", type=int, help=f"per process (default {BATCH_SIZE['cuda']} on CUDA, "
-                                                    f"{BATCH_SIZE['cpu']} on CPU)")
-    fit.add_argument("--lr", type=float, help=f"generator learning rate (default {_num(SCRATCH['lr'])}; "
-                                              f"{_num(FINETUNE['lr'])} with --base)")
+    fit.add_argument("--batch-size", type=int,
+                     help=f"per process (default: on CUDA {BATCH_SIZE['cuda']} at {DEFAULT.size} px, the same pixels "
+                          f"at other sizes, less if the GPU's memory is short; {BATCH_SIZE['cpu']} on CPU)")
+    fit.add_argument("--lr", type=float,
+                     help=f"generator learning rate, used as given (default {_num(SCRATCH['lr'])}; "
+                          f"{_num(FINETUNE['lr'])} with --base; at a total batch of {BASE_BATCH}: larger "
+                          f"batches take it x sqrt(batch / {BASE_BATCH}) after a linear warm-up)")
     fit.add_argument("--d-lr", type=float, help="discriminator learning rate (default: --lr)")
     fit.add_argument("--masks", choices=MASK_KINDS, help=f"training masks (default {DEFAULT.masks})")
-    fit.add_argument("--attention", choices=ATTENTION_MODES, help=f"ATN mode (speed only; default {DEFAULT.attention})")
+    fit.add_argument("--attention", choices=ATTENTION_MODES, help=f"ATN mode the model learns with (default {DEFAULT.attention}; "
+                                                                       f"a model runs in the mode it was trained in)")
+    fit.add_argument("--attention-kernel", choices=KERNELS,
+                     help=f"how the ATN computes (speed only; default {DEFAULT.attention_kernel}: the choice for the "
+                          f"device, see README)")
+    fit.add_argument("--attention-compute", choices=COMPUTES,
+                     help=f"holes mode: packed hole x known, or dense (speed only; default {DEFAULT.attention_compute})")
+    fit.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                     help="torch.compile the training step (default: on CUDA, off on CPU)")
     fit.add_argument("--affinity", choices=AFFINITIES, help=f"ATN affinity for a new model (default {DEFAULT.affinity})")
     fit.add_argument("--device", choices=train_devices, help="default auto: CUDA when present")
     fit.add_argument("--precision", choices=devices.PRECISIONS, help=f"default {devices.AUTO_PRECISION_HELP[devices.TRAINING]}")
@@ -67,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--val-images", type=int, help=f"validation images used (default {DEFAULT.val_images})")
     fit.add_argument("--log-every", type=int, help=f"iterations between progress events (default {DEFAULT.log_every})")
     fit.add_argument("--seed", type=int, help=f"data, mask and split seed (default {DEFAULT.seed})")
-    fit.add_argument("--workers", type=int, help=f"data loading processes (default {WORKERS['cuda']} on CUDA, "
-                                                 f"{WORKERS['cpu']} on CPU)")
+    fit.add_argument("--workers", type=int, help=f"data loading processes (default: on CUDA all CPU cores but "
+                                                 f"{SPARE_CORES}, {CPU_WORKERS} on CPU)")
     fit.add_argument("--small", choices=SMALL_IMAGES, help=f"images smaller than --size (default {DEFAULT.small})")
     per_arch = {arch: loss_weights(arch).to_dict() for arch in ARCHITECTURES}
     for term in (*LossWeights.TERMS, "discount"):
@@ -105,15 +118,26 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    bench = sub.add_parser("bench", help="training samples/s: holes vs reference attention")
+    bench = sub.add_parser("bench", help="training samples/s per batch, attention variant and compile on/off",
+                           description="Training throughput of the full step (D + G update) as a table, with "
+                                       "peak memory. Without options: a short CPU table, and on CUDA batches "
+                                       "8-128 for four attention variants plus compiled runs (~8 min).")
     bench.add_argument("--size", type=int, default=256)
-    bench.add_argument("--batches", type=int, nargs="+", default=[1, 4])
+    bench.add_argument("--batches", type=int, nargs="+", help="batch sizes (default: per device, see above)")
+    bench.add_argument("--variants", nargs="+", metavar="MODE[:COMPUTE[:KERNEL]]",
+                       help="attention variants, e.g. holes holes:dense reference:auto:sdpa (default: per device)")
+    bench.add_argument("--compile", choices=["on", "off", "both"],
+                       help="torch.compile the step (default: both on CUDA, off on CPU)")
     bench.add_argument("--steps", type=int, default=5, help="timed steps per cell (median)")
     bench.add_argument("--warmup", type=int, default=2)
     bench.add_argument("--device", choices=["all", "cpu", "cuda"], default="all",
                        help="all: CPU, and CUDA when present")
     bench.add_argument("--precision", choices=devices.PRECISIONS, default="auto")
     bench.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    bench.add_argument("--profile", metavar="FILE",
+                       help="also profile two steps of fit's default configuration into FILE (torch.profiler table)")
+    bench.add_argument("--memory", action="store_true",
+                       help="print the activation memory per sample (counted) instead of timing")
     bench.set_defaults(func=cmd_bench)
 
     pack = sub.add_parser("pack", help="a compact, resumable copy of a run (to commit or move it)",
@@ -174,7 +198,8 @@ def _fit_options(args) -> dict:
 
     keys = ("data", "val", "out", "base", "arch", "cnum", "size", "iterations", "batch_size", "lr", "d_lr", "masks", "attention",
             "affinity", "device", "precision", "checkpoint_every", "keep_checkpoints", "val_every",
-            "val_images", "log_every", "seed", "workers", "small", "export_name")
+            "val_images", "log_every", "seed", "workers", "small", "export_name", "compile",
+            "attention_kernel", "attention_compute")
     given = {k: getattr(args, k) for k in keys}
     given["weights"] = {t: getattr(args, f"{t}_weight") for t in LossWeights().to_dict()
                         if getattr(args, f"{t}_weight") is not None}
@@ -221,11 +246,16 @@ def cmd_bench(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.memory:
+        bench.memory_table(args.size, (args.batches or [4])[0])
+        return 0
     devices = None if args.device == "all" else [args.device]
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda: no CUDA GPU is available", file=sys.stderr)
         return 2
-    bench.run(args.size, tuple(args.batches), devices, args.steps, args.warmup, args.precision)
+    compile_choice = {"on": ("on",), "off": ("off",), "both": ("off", "on"), None: None}[args.compile]
+    bench.run(args.size, args.batches, devices, args.steps, args.warmup, args.precision, args.variants,
+              compile_choice, args.profile)
     return 0
 
 

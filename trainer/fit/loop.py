@@ -24,7 +24,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from inpaint_studio.contracts.runs import CHECKPOINTS_DIR, RUN_FILE, SAMPLES_DIR, STOP_FILE
-from inpaint_studio.contracts.training import batch_size_for, resolved_record, saved_settings, workers_for
+from inpaint_studio.contracts.training import (BASE_BATCH, batch_size_for, discriminator_learning_rate, learning_rate,
+                                               resolved_record, saved_settings, workers_for)
 from inpaint_studio.engine.device import TRAINING, resolve_precision
 from inpaint_studio.network import make_discriminator, make_generator
 
@@ -34,7 +35,7 @@ from .checkpoint import (CheckpointError, checkpoint_architecture, latest_checkp
 from .config import TrainConfig, build_config
 from .data import SampleStream, TrainImages, ValImages, collate, holdout, scan_folder
 from ..events import EventWriter
-from .step import TrainStep, place
+from .step import TrainStep, adam_flags, make_adam, place, resolve_compile
 from .validation import validate
 
 PROGRESS_SECONDS = 5.0  # a progress event at least this often, however slow the iterations
@@ -133,8 +134,10 @@ class Trainer:
         if on_gpu:  # every step convolves the same shapes: let cuDNN time its algorithms once
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        self.batch_size = cfg.batch_size or batch_size_for(ctx.device.type)
+        memory = torch.cuda.get_device_properties(ctx.device).total_memory if on_gpu else None
+        self.batch_size = cfg.batch_size or batch_size_for(ctx.device.type, cfg.size, memory)
         self.workers = cfg.workers if cfg.workers is not None else workers_for(ctx.device.type)
+        self.compile = resolve_compile(cfg.compile, ctx.device)
         torch.manual_seed(cfg.seed + ctx.rank)
         random.seed(cfg.seed + ctx.rank)
 
@@ -144,6 +147,7 @@ class Trainer:
             self._find_checkpoint()
         self._setup_models()
         self._setup_training()
+        self._log_speed_settings()
         if ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / STOP_FILE).unlink(missing_ok=True)  # left from an earlier stop
@@ -193,6 +197,8 @@ class Trainer:
             base_state = load_generator(info).state_dict()
             self.base_info = {"id": info.id, "name": info.name, "licence": info.card.licence}
         self.generator = make_generator(cfg.arch, attention=cfg.attention, affinity=cfg.affinity, cnum=cfg.cnum)
+        if hasattr(self.generator, "attention_plan"):  # PEN-Net's ATNs take the speed choices
+            self.generator.configure(kernel=cfg.attention_kernel, compute=cfg.attention_compute)
         self.discriminator = make_discriminator(cfg.arch)
         if saved:
             self.generator.load_state_dict(saved["generator"])
@@ -215,14 +221,16 @@ class Trainer:
         cfg, ctx = self.cfg, self.ctx
         place(self.generator, ctx.device)
         place(self.discriminator, ctx.device)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=cfg.betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.d_lr or cfg.lr, betas=cfg.betas)
+        self.opt_g = make_adam(self.generator.parameters(), self._lr(self.start_iteration), cfg.betas, ctx.device)
+        self.opt_d = make_adam(self.discriminator.parameters(), self._d_lr(self.start_iteration), cfg.betas,
+                               ctx.device)
         g, d = self.generator, self.discriminator
         if ctx.distributed:
             ids = [ctx.device.index] if ctx.device.type == "cuda" else None
             g = DistributedDataParallel(g, device_ids=ids)
             d = DistributedDataParallel(d, device_ids=ids)
-        self.step = TrainStep(g, d, self.opt_g, self.opt_d, cfg.weights, ctx.device, self.precision)
+        self.step = TrainStep(g, d, self.opt_g, self.opt_d, cfg.weights, ctx.device, self.precision,
+                              compile=self.compile)
         payload = self._saved
         if payload is not None:
             self.opt_g.load_state_dict(payload["opt_g"])
@@ -237,10 +245,10 @@ class Trainer:
             if rng.get("cuda") and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(rng["cuda"][:torch.cuda.device_count()])
             self._saved = None  # free the copy
-        for group in self.opt_g.param_groups:  # a resumed run may be given a new learning rate
-            group["lr"] = cfg.lr
-        for group in self.opt_d.param_groups:
-            group["lr"] = cfg.d_lr or cfg.lr
+        self._set_lr(self.start_iteration)  # a resumed run may be given a new learning rate
+        for opt in (self.opt_g, self.opt_d):  # and may run on another device than it was saved on
+            for group in opt.param_groups:
+                group.update(adam_flags(ctx.device))
         stream = SampleStream(self.train_set, cfg.seed, ctx.rank, ctx.world,
                               skip=self.start_iteration * self.batch_size)
         self.loader = DataLoader(self.train_set, batch_size=self.batch_size, sampler=stream,
@@ -280,8 +288,9 @@ class Trainer:
                     if path not in seen_failures:
                         seen_failures.add(path)
                         ev.log(f"skipped unreadable image {path}: {reason}", "warning")
-                image = batch["image"].to(ctx.device, non_blocking=True)
+                image = batch["image"].to(ctx.device, non_blocking=True)  # from pinned memory on CUDA
                 mask = batch["mask"].to(ctx.device, non_blocking=True)
+                self._set_lr(it)
                 terms = self.step(image, mask)
                 it += 1
                 for k, v in terms.items():
@@ -348,6 +357,28 @@ class Trainer:
             del batches
 
     # -- pieces ---------------------------------------------------------------------------------
+    def _log_speed_settings(self) -> None:
+        cfg, total = self.cfg, self.batch_size * self.ctx.world
+        if cfg.batch_size is None:
+            self._log(f"batch size {self.batch_size} per process (the default on {self.ctx.device.type})")
+        if cfg.lr is None and total > BASE_BATCH:
+            release = learning_rate(cfg, BASE_BATCH, 0)
+            self._log(f"learning rate {self._lr(cfg.iterations):.3g} for a total batch of {total}: the release's "
+                      f"{release:.3g} x sqrt({total}/{BASE_BATCH}), reached after a linear warm-up")
+        if self.compile:
+            self._log("torch.compile: the first steps compile the model (minutes); later steps run faster")
+
+    def _lr(self, it: int) -> float:
+        return learning_rate(self.cfg, self.batch_size * self.ctx.world, it)
+
+    def _d_lr(self, it: int) -> float:
+        return discriminator_learning_rate(self.cfg, self.batch_size * self.ctx.world, it)
+
+    def _set_lr(self, it: int) -> None:
+        for opt, lr in ((self.opt_g, self._lr(it)), (self.opt_d, self._d_lr(it))):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
     def _log(self, message: str, level: str = "info") -> None:
         """stderr at once; the event waits for `start` during setup (events begin with start)."""
         if not self.ctx.is_main:
@@ -375,7 +406,8 @@ class Trainer:
             return
         payload = {
             "iteration": it,
-            "config": self.config_record(),
+            # the learning rate the run used, for the model card (run.json keeps None: the rule)
+            "config": {**self.config_record(), "lr": self._lr(it)},
             "architecture": {"name": self.cfg.arch, "cnum": self.cfg.cnum},
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
