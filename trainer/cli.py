@@ -1,5 +1,5 @@
-"""python -m trainer (inpaint-studio-trainer): fit, export, pack, bundle, evaluate, figure, bench,
-corpus, learn-photo, learn-photo-eval.
+"""python -m trainer (inpaint-studio-trainer): fit, export, pack, bundle, promote, evaluate, figure,
+bench, corpus, window-carry, window-pack, window-return, learn-photo, learn-photo-eval.
 
 Exit status: 0 done (or stopped on request), 1 the run failed while training, 2 bad input
 (folder, options, model id) reported before anything started. `fit` reports every outcome as
@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(default: a new folder in the user's runs directory)")
     fit.add_argument("--base", help=f"registry model id to fine-tune, or 'default' for the app's default model "
                                     f"(then lr {_num(FINETUNE['lr'])} and {FINETUNE['iterations']} iterations by default)")
+    fit.add_argument("--warm-start", metavar="MODEL", help="registry model id, or 'default', to continue training: "
+                     "its generator and discriminator (a fresh one if it ships none), the from-scratch "
+                     "defaults, a fresh optimiser, its crop size")
     fit.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     fit.add_argument("--size", type=int, help=f"training crop side, a multiple of 64 (default {DEFAULT.size})")
     fit.add_argument("--iterations", type=int, help=f"total iterations (default {SCRATCH['iterations']}; "
@@ -108,10 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     corpus.register(sub)
     from .learn_photo import cli as learn_cli
-    from .release import bundle, figure
+    from .release import bundle, figure, promote, window
 
     bundle.register(sub)
     figure.register(sub)
+    promote.register(sub)
+    window.register(sub)
 
     learn_cli.register(sub)
     return parser
@@ -152,7 +157,7 @@ def _fit_options(args) -> dict:
     from inpaint_studio.contracts.training import LossWeights
     from inpaint_studio.paths import runs_dir
 
-    keys = ("data", "val", "out", "base", "size", "iterations", "batch_size", "lr", "d_lr", "masks", "attention",
+    keys = ("data", "val", "out", "base", "warm_start", "size", "iterations", "batch_size", "lr", "d_lr", "masks", "attention",
             "affinity", "device", "precision", "checkpoint_every", "keep_checkpoints", "val_every",
             "val_images", "log_every", "seed", "workers", "small", "export_name")
     given = {k: getattr(args, k) for k in keys}

@@ -41,15 +41,22 @@ def evaluate(model_id: str | None, data: str | Path, masks: str = "center", size
         for adapt, label in ((True, f"model {model_id}"), (False, f"model {model_id}, no colour adaptation")):
             row = _measure(label, (composites(outputs, crops, holes, adapt), seconds), truth)
             rows.append({**row, "colour_adaptation": adapt})
+    rows += classical_rows(crops, holes, classical)
+    return {"images": len(crops), "masks": masks, "size": size, "seed": seed, "data": str(data), "rows": rows}
+
+
+def classical_rows(crops, holes, classical: tuple[str, ...] = CLASSICAL) -> list[dict]:
+    """The rows of the classical methods (those installed) on the same crops and holes."""
     from inpaint_studio.engine import CLASSICAL as INSTALLED
     from inpaint_studio.engine import create_engine
 
+    rows, truth = [], np.stack(crops)
     for engine_id in (e for e in classical if e in INSTALLED):
         engine = create_engine(engine_id)
         start = time.perf_counter()
         results = np.stack([engine.inpaint(c, m).image for c, m in zip(crops, holes)])
         rows.append(_measure(LABELS.get(engine_id, engine_id), (results, time.perf_counter() - start), truth))
-    return {"images": len(crops), "masks": masks, "size": size, "seed": seed, "data": str(data), "rows": rows}
+    return rows
 
 
 def load_crops(data: str | Path, size: int, limit: int | None = None) -> list[np.ndarray]:
@@ -87,12 +94,19 @@ def run_model(model_id: str, crops, holes, device: str = "auto", colour_adaptati
     return composites(outputs, crops, holes, colour_adaptation), seconds
 
 
-def model_outputs(model_id: str, crops, holes, device: str = "auto"):
-    """The network's whole outputs (float32 NxHxWx3 in [0, 255]) and the seconds they took."""
-    from inpaint_studio.engine.registry import ModelRegistry, load_generator
+def model_outputs(model_id, crops, holes, device: str = "auto"):
+    """The network's whole outputs (float32 NxHxWx3 in [0, 255]) and the seconds they took.
+    model_id: a registry id, or a ModelInfo (a model of another registry's folders)."""
+    from inpaint_studio.engine.registry import ModelInfo, ModelRegistry, load_generator
 
     dev = resolve_device(device, TRAINING)
-    generator = load_generator(ModelRegistry().get(model_id), device=dev)
+    info = model_id if isinstance(model_id, ModelInfo) else ModelRegistry().get(model_id)
+    generator = load_generator(info, device=dev)
+    return generator_outputs(generator, crops, holes, dev)
+
+
+def generator_outputs(generator, crops, holes, dev: torch.device):
+    """model_outputs for a generator in hand (e.g. a run's checkpoint that is no registry model)."""
     images = torch.stack([to_network(c) for c in crops])
     masks = torch.stack([to_tensor(m) for m in holes])
     start = time.perf_counter()
@@ -111,6 +125,12 @@ def composites(outputs, crops, holes, colour_adaptation: bool = True) -> np.ndar
         filled = adapt_colours(output, crop, ~hole) if colour_adaptation else output
         results.append(paste(crop, filled, hole))
     return np.stack(results)
+
+
+def score(method: str, outputs, seconds: float, crops, holes) -> dict:
+    """A row of the table for network outputs, pasted as the app pastes them."""
+    return {**_measure(method, (composites(outputs, crops, holes, True), seconds), np.stack(crops)),
+            "colour_adaptation": True}
 
 
 def _measure(method: str, produced, truth: np.ndarray) -> dict:

@@ -199,6 +199,34 @@ def load_generator(info: ModelInfo, device: str | torch.device = "cpu",
     return generator.to(device, memory_format=torch.channels_last)
 
 
+DISCRIMINATOR_SUFFIX = ".discriminator.safetensors"
+
+
+def discriminator_path(info: ModelInfo) -> Path | None:
+    """The PatchGAN discriminator trained with a model, `<id>.discriminator.safetensors` beside
+    its weights (bundled models ship one, so that training can continue from them); None if absent."""
+    path = info.weights_path.with_name(f"{info.id}{DISCRIMINATOR_SUFFIX}")
+    return path if path.is_file() else None
+
+
+def load_discriminator(path: str | Path, dtype: torch.dtype = torch.float32):
+    """A PatchDiscriminator with the weights of `path`, loaded strictly (every name and shape must
+    match), in training mode: it exists to continue training."""
+    from ..network import PatchDiscriminator
+
+    path = Path(path)
+    state = _read_safetensors(path)
+    discriminator = PatchDiscriminator()
+    try:
+        discriminator.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=True)
+    except RuntimeError as exc:
+        raise RegistryError(f"{path}: not PatchGAN discriminator weights ({str(exc).splitlines()[0]}).") from None
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise RegistryError(f"{path}: weights contain NaN or infinite values (e.g. {bad[0]}).")
+    return discriminator
+
+
 def expected_keys() -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in PENNetGenerator().state_dict().items()}
 

@@ -51,6 +51,8 @@ def prepare_config(given: dict, resume: bool) -> TrainConfig:
     out = given.get("out")
     if given.get("base"):
         given = {**given, "base": resolve_base(given["base"])}
+    if given.get("warm_start") and not resume:
+        given = warm_start_settings(given)
     if resume:
         if not out:
             raise ValueError("--resume needs --out RUN_DIR: the run to continue")
@@ -67,7 +69,7 @@ def prepare_config(given: dict, resume: bool) -> TrainConfig:
     return build_config(given)
 
 
-def resolve_base(model_id: str) -> str:
+def resolve_base(model_id: str, option: str = "--base") -> str:
     """A registry model id; 'default' (when no model has that id) is the app's default model."""
     from inpaint_studio.engine.registry import ModelRegistry, RegistryError
 
@@ -75,10 +77,27 @@ def resolve_base(model_id: str) -> str:
     if model_id.lower() == "default" and model_id not in {m.id for m in registry.models()}:
         chosen = registry.default_id()
         if chosen is None:
-            raise RegistryError("--base default: no model is installed to fine-tune "
-                                "(train from scratch by leaving out --base)")
+            raise RegistryError(f"{option} default: no model is installed to start from "
+                                f"(train from scratch by leaving out {option})")
         return chosen
     return registry.get(model_id).id
+
+
+def warm_start_settings(given: dict) -> dict:
+    """The options of a warm start: the model id resolved ('default' as --base has it), and the
+    network settings its weights were trained with; a --size other than the model's is refused
+    (its weights and its discriminator are tuned to that scale)."""
+    from inpaint_studio.engine.registry import ModelRegistry
+
+    model_id = resolve_base(given["warm_start"], "--warm-start")
+    arch = ModelRegistry().get(model_id).architecture
+    if arch.name != "pennet":
+        raise ValueError(f"--warm-start {model_id}: its architecture is {arch.name!r}; only PEN-Net ('pennet') "
+                         "models can continue training here")
+    if given.get("size") is not None and given["size"] != arch.input_size:
+        raise ValueError(f"--warm-start {model_id}: the model was trained on {arch.input_size} px crops, not "
+                         f"--size {given['size']}; leave out --size to continue at {arch.input_size} px")
+    return {**given, "warm_start": model_id, "size": arch.input_size, "affinity": arch.affinity}
 
 
 class Trainer:
@@ -149,9 +168,12 @@ class Trainer:
     def _setup_models(self) -> None:
         cfg, saved = self.cfg, self._saved
         self.base_info = saved.get("base") if saved else None
-        cnum = 32
+        self.warm_info = saved.get("warm_start") if saved else None
+        cnum, warm_d = 32, None
         if saved:  # the checkpoint has the weights: the base model need not be installed now
             cnum = int(saved["generator"]["dw_conv01.0.weight"].shape[0])
+        elif cfg.warm_start:
+            base_state, warm_d = self._warm_start_weights()
         elif cfg.base:
             from inpaint_studio.engine.registry import ModelRegistry, load_generator
 
@@ -168,8 +190,34 @@ class Trainer:
         if saved:
             self.generator.load_state_dict(saved["generator"])
             self.discriminator.load_state_dict(saved["discriminator"])
-        elif cfg.base:
+        elif cfg.base or cfg.warm_start:
             self.generator.load_state_dict(base_state)
+        if warm_d is not None:
+            self.discriminator.load_state_dict(warm_d.state_dict())
+
+    def _warm_start_weights(self):
+        """The generator's state and the discriminator (None: the model ships none) of the model
+        a warm start continues; both loaded strictly, so a model of another width fails here."""
+        from inpaint_studio.engine.registry import (ModelRegistry, RegistryError, discriminator_path,
+                                                    load_discriminator, load_generator)
+
+        info = ModelRegistry().get(self.cfg.warm_start)
+        try:
+            state = load_generator(info).state_dict()
+        except RuntimeError as exc:  # the card's width and the weights disagree
+            raise RegistryError(f"{info.weights_path}: not the generator its card describes "
+                                f"({str(exc).splitlines()[0]})") from None
+        found = discriminator_path(info)
+        discriminator = load_discriminator(found) if found else None
+        self.warm_info = {"id": info.id, "name": info.name, "created": info.card.created,
+                          "iterations": info.card.training.iterations,
+                          "discriminator": found.name if found else None}
+        if found is None:
+            self._log(f"'{info.name}' ({info.id}) ships no discriminator: starting a fresh one beside "
+                      "its generator", "warning")
+        else:
+            self._log(f"warm start from '{info.name}' ({info.id}): generator and discriminator ({found.name})")
+        return state, discriminator
 
     def _find_checkpoint(self) -> None:
         found = latest_checkpoint(self.ckpt_dir)
@@ -227,7 +275,7 @@ class Trainer:
         ev.emit("start", run_dir=self.run_dir.resolve(), iteration=it, total=total,
                 resumed_from=self.resumed_from, config=self.config_record(), data=self.data_summary,
                 device=str(ctx.device), precision=self.precision, world_size=ctx.world,
-                batch_size=self.batch_size, hardware=self.hardware(), base=self.base_info,
+                batch_size=self.batch_size, hardware=self.hardware(), base=self.base_info, warm_start=self.warm_info,
                 parameters={"generator": _count(self.generator), "discriminator": _count(self.discriminator)})
         for message, level in self._held or ():
             ev.emit("log", level=level, message=message)
@@ -357,7 +405,9 @@ class Trainer:
             "metrics": self.metrics,
             "data": self.data_summary,
             "hardware": self.hardware(),
+            "world_size": self.ctx.world,
             "base": self.base_info,
+            "warm_start": self.warm_info,
         }
         path = save_checkpoint(self.ckpt_dir, it, payload, keep=self.cfg.keep_checkpoints)
         self.events.emit("checkpoint", iteration=it, path=path.resolve(), size_bytes=path.stat().st_size)
@@ -407,6 +457,7 @@ class Trainer:
     def _write_run_file(self) -> None:
         path = self.run_dir / RUN_FILE
         record = {"config": self.config_record(), "data": self.data_summary, "base": self.base_info,
+                  "warm_start": self.warm_info, "train_names": train_names(self.train_entries),
                   "hardware": self.hardware(), "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         tmp = path.with_name(f".{RUN_FILE}.tmp")
         tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -441,6 +492,18 @@ def fit(given: dict, resume: bool, events: EventWriter) -> int:
             distributed.teardown(trainer.ctx)
 
 
+def train_names(entries) -> list[str]:
+    """Short hashes of the training photos' names without their suffix (a carried copy keeps the
+    names): enough for `promote` to refuse held-out photos the run trained on."""
+    return sorted({name_hash(e.path) for e in entries})
+
+
+def name_hash(path) -> str:
+    import hashlib
+
+    return hashlib.sha1(Path(path).stem.encode()).hexdigest()[:10]
+
+
 def _ignore_sigint(_worker_id: int) -> None:
     """Data workers leave Ctrl-C to the main process, which stops cleanly."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -458,4 +521,4 @@ def _signal_name(signum: int | None) -> str:
     return f" ({signal.Signals(signum).name})" if signum else ""
 
 
-__all__ = ["Trainer", "TrainingFailed", "fit", "prepare_config", "resolve_base"]
+__all__ = ["Trainer", "TrainingFailed", "fit", "name_hash", "prepare_config", "resolve_base", "train_names"]

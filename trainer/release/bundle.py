@@ -19,6 +19,7 @@ from inpaint_studio.contracts.card import read_card_text
 from inpaint_studio.engine.registry import RegistryError, load_generator, read_model
 
 LOWER_IS_BETTER = {"l1": True, "psnr": False, "ssim": False}
+BUNDLED_ID = "pennet-open-photos"  # the bundled default model's id and file names
 
 
 def corpus_summary(corpus: str | Path) -> dict:
@@ -130,7 +131,7 @@ def register(subparsers) -> None:
     parser.add_argument("--corpus", required=True, help="the corpus folder (manifest.jsonl, summary.json)")
     parser.add_argument("--eval", nargs="+", default=[], metavar="REPORT",
                         help="`evaluate --json` reports on the held-out photos (centre and free-form masks)")
-    parser.add_argument("--id", default="pennet-open-photos", help="model id and file name (default pennet-open-photos)")
+    parser.add_argument("--id", default=BUNDLED_ID, help=f"model id and file name (default {BUNDLED_ID})")
     parser.add_argument("--name", help="name shown in the app (default: the card's)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "models"),
                         help="where bundled models live (default: models/ of this checkout)")
