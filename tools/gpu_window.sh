@@ -43,8 +43,8 @@ fi
 rm -rf "$RUN" "$EVENTS"
 mkdir -p "$OUT" "$(dirname "$RUN")"
 
-progress() {  # the newest progress event, in one line
-    grep '"event": "progress"' "$EVENTS" 2>/dev/null | tail -n 1 | "$PY" -c '
+progress() {  # the newest progress event, in one line (nothing before the first step)
+    { grep '"event": "progress"' "$EVENTS" 2>/dev/null || true; } | tail -n 1 | "$PY" -c '
 import json, sys
 for line in sys.stdin:
     e = json.loads(line)
@@ -56,6 +56,7 @@ for line in sys.stdin:
 "$PY" -m trainer fit --warm-start "$WARM" --data "$CORPUS/train" --val "$CORPUS/val" --out "$RUN" \
     --events "$EVENTS" $TRAIN_ARGS >"$RUN.log" 2>&1 &
 pid=$!
+trap 'kill "$pid" 2>/dev/null || true' EXIT  # never leave the trainer behind
 next_report=$((SECONDS + 30))
 while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
     sleep 1
@@ -68,6 +69,8 @@ if kill -0 "$pid" 2>/dev/null; then
 fi
 status=0
 wait "$pid" || status=$?
+trap - EXIT
+echo "trainer ended after $SECONDS s"
 progress
 tail -n 5 "$RUN.log"
 if [ $status -ne 0 ]; then

@@ -79,7 +79,7 @@ def promote(run_dir: str | Path, data: str | Path, models: str | Path | None = N
     found = latest_checkpoint(run_dir / CHECKPOINTS_DIR)
     if found is None:
         raise ValueError(f"{run_dir}: no checkpoint to promote yet")
-    checkpoint, payload = found
+    payload = found[1]
     current = _bundled(models, model_id)
     size = size or current.architecture.input_size
     dev = resolve_device(device, TRAINING)
@@ -218,6 +218,10 @@ def promoted_card(current, payload: dict, record: dict, rows: dict, reports: dic
     card["metrics"] = {**card.get("metrics", {}), "val_l1": metrics.get("l1"), "val_psnr": metrics.get("psnr"),
                        "val_ssim": metrics.get("ssim"), "val_iteration": metrics.get("iteration"),
                        "held_out": held_out(shipped_reports)}
+    windows = len(history) - 1
+    first = (card.get("description") or "").split(" Continued in ")[0]
+    card["description"] = (f"{first} Continued in {windows} training window{'s' * (windows != 1)} since: "
+                           f"{training['iterations']:,} iterations in all (training.history).").strip()
     card["created"] = entry["date"]
     card["weights"] = {**card.get("weights", {}), "file": f"{current.id}.safetensors", "dtype": "float16"}
     return card
