@@ -5,8 +5,10 @@
         [--feather N] [--no-colour-adaptation] [--source MASK]
 
 One mask file serves every image; a mask folder pairs masks with images by file name stem
-(photo.jpg <- photo.png). Progress goes to stderr; a problem ends in one "error: ..." line and
-exit status 2, never a traceback (set INPAINT_STUDIO_DEBUG=1 to see one).
+(photo.jpg <- photo.png). Progress goes to stderr; a problem ends in one "error: ..." line that
+names the file, and exit status 2, never a traceback (set INPAINT_STUDIO_DEBUG=1 to see one). In a
+folder run an image that fails (unreadable, no mask of its name, ...) is reported and skipped, and
+the run ends with status 2. Temporaries left in the output folder by a killed run are removed.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from .imaging import SUPPORTED_SUFFIXES, format_keeps_alpha, read_image, read_mask, write_image
+from .atomic import sweep
+from .imaging import MASK_RULE, SUPPORTED_SUFFIXES, format_keeps_alpha, read_image, read_mask, write_image
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -33,10 +36,10 @@ def register(subparsers) -> argparse.ArgumentParser:
 
     p = subparsers.add_parser(
         "inpaint", help="fill masked regions of an image or a folder of images",
-        description="Fill the white parts of the mask in each image.")
+        description=f"Fill the painted parts of the mask in each image: {MASK_RULE}.")
     p.add_argument("--image", required=True, type=Path, help="an image file or a folder of images")
     p.add_argument("--mask", required=True, type=Path,
-                   help="a mask file (white = fill) used for every image, or a folder of masks paired by file name")
+                   help="a mask file used for every image, or a folder of masks paired by file name")
     p.add_argument("--output", required=True, type=Path,
                    help="output file (its suffix picks the format), or a folder for a folder of images")
     p.add_argument("--model", default=None,
@@ -56,7 +59,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--resize-limit", type=_at_least_64, default=1024, metavar="PX",
                    help="long side for --strategy resize (default 1024)")
     p.add_argument("--source", type=Path, default=None, metavar="MASK",
-                   help="PEN-Net only: white = the region the fill may copy from")
+                   help="PEN-Net only: a mask whose painted part is the region the fill may copy from")
     p.add_argument("--quality", type=_quality, default=95, metavar="1-100",
                    help="JPEG/WebP quality (default 95)")
     p.set_defaults(func=run)
@@ -106,19 +109,24 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
-    from .engine import InpaintOptions, create_engine
+    from .engine import CLASSICAL, InpaintOptions, create_engine
 
     jobs = _pair(args.image, args.mask, args.output, args.source)
+    _remove_leftovers(args.output if args.image.is_dir() else jobs[0][2].parent)
     engine_id, note = _choose_model(args.model)
     if note:
         _say(f"note: {note}")
     engine = create_engine(engine_id, device=args.device, precision=args.precision)
+    if engine_id in CLASSICAL and args.device not in ("auto", "cpu"):
+        _say(f"note: --device {args.device} is not used: {engine.label} runs on the CPU")
     source = read_mask(args.source) if args.source is not None else None
     failures = 0
     bar = _Progress(len(jobs))
     for i, (image_path, mask_path, out_path) in enumerate(jobs):
         bar.update(i, 0.0, image_path.name)
         try:
+            if mask_path is None:
+                raise UsageError(f"{image_path}: no mask of the same name in {args.mask}.")
             loaded = read_image(image_path)
             mask = read_mask(mask_path, shape=loaded.rgb.shape)
             if source is not None and source.shape != mask.shape:
@@ -131,13 +139,22 @@ def _run(args) -> int:
                                     progress=lambda f, _msg, i=i, n=image_path.name: bar.update(i, f, n))
             write_image(out_path, result.image, loaded.alpha, quality=args.quality, info=loaded.info)
         except Exception as exc:
-            if len(jobs) == 1 or os.environ.get("INPAINT_STUDIO_DEBUG"):
+            if os.environ.get("INPAINT_STUDIO_DEBUG"):
                 raise
+            text = _naming(exc, image_path, mask_path, args.source)
+            if len(jobs) == 1:
+                bar.message(f"error: {text}")
+                return EXIT_ERROR
             failures += 1
-            bar.message(f"error: {_one_line(exc)}")
+            bar.done(i, image_path.name, failed=True)
+            bar.message(f"error: {text}")
             continue
-        for text in result.notes + ([] if result.changed else [result.message]):
+        bar.done(i, image_path.name)
+        for text in result.notes:
             bar.message(f"note: {image_path.name}: {text}")
+        if not result.changed:
+            bar.message(f"warning: {image_path.name}: nothing was filled ({_why_unchanged(result, mask_path)}); "
+                        f"{out_path.name} is the image as it was")
         if loaded.alpha is not None and not format_keeps_alpha(out_path):
             bar.message(f"note: {out_path.name}: this format has no transparency; the alpha channel was dropped")
     bar.finish()
@@ -148,9 +165,31 @@ def _run(args) -> int:
     return EXIT_OK
 
 
+def _naming(exc: Exception, image: Path, mask: Path | None, source: Path | None) -> str:
+    """The error as one line that names the file it is about."""
+    from .engine.base import FULL_MASK_MESSAGE
+
+    text = _one_line(exc)
+    if text == FULL_MASK_MESSAGE:
+        return (f"{mask}: the mask covers the whole of {image.name}, so nothing is left to fill it from; "
+                "leave part of the image unmasked.")
+    if any(p is not None and text.startswith(str(p)) for p in (image, mask, source)) or text.startswith("Cannot write "):
+        return text
+    return f"{image}: {text}"
+
+
+def _why_unchanged(result, mask: Path) -> str:
+    from .engine.base import EMPTY_MASK_MESSAGE
+
+    if result.message == EMPTY_MASK_MESSAGE:
+        return f"the mask {mask.name} is empty"
+    return result.message.rstrip(".")
+
+
 # -- inputs ---------------------------------------------------------------------------------------
-def _pair(image: Path, mask: Path, output: Path, source: Path | None = None) -> list[tuple[Path, Path, Path]]:
-    """-> [(image, mask, output)] after checking everything that can be checked before work,
+def _pair(image: Path, mask: Path, output: Path, source: Path | None = None) -> list[tuple[Path, Path | None, Path]]:
+    """-> [(image, mask or None when a mask folder has none of its name, output)] after checking
+    everything that can be checked before work,
     among it that no output is one of the inputs (image, mask, source)."""
     if not image.exists():
         raise UsageError(f"{image}: no such file or folder.")
@@ -176,14 +215,13 @@ def _pair(image: Path, mask: Path, output: Path, source: Path | None = None) -> 
             raise UsageError(f"{out}: unknown output type '{out.suffix}'; use one of {', '.join(SUPPORTED_SUFFIXES)}.")
     if mask.is_dir():
         by_stem = _by_stem(_images_in(mask))
-        missing = [p.name for p in images if p.stem not in by_stem]
-        if missing:
-            shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        if not any(p.stem in by_stem for p in images):
+            shown = ", ".join(p.name for p in images[:3]) + (f" and {len(images) - 3} more" if len(images) > 3 else "")
             raise UsageError(f"{mask}: no mask with the same name for {shown}.")
-        masks = [by_stem[p.stem] for p in images]
+        masks = [by_stem.get(p.stem) for p in images]   # None: reported and skipped in the run
     else:
         masks = [mask] * len(images)
-    _refuse_overwriting_inputs(outputs, images, masks, source)
+    _refuse_overwriting_inputs(outputs, images, [m for m in masks if m is not None], source)
     if image.is_dir():
         output.mkdir(parents=True, exist_ok=True)
     elif not outputs[0].parent.is_dir():
@@ -204,6 +242,14 @@ def _refuse_overwriting_inputs(outputs, images, masks, source) -> None:
             kind, path = hit
             raise UsageError(f"{out}: the output would overwrite the input {kind} {path}; "
                              "choose another output file or folder.")
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Remove the temporaries an interrupted run left in an output folder, and say so."""
+    left = sweep(folder)
+    if left:
+        _say(f"note: removed {len(left)} unfinished file{'s' * (len(left) != 1)} left in {folder} "
+             "by an interrupted run")
 
 
 def _identity(path: Path):
@@ -251,8 +297,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 class _Progress:
-    """A plain-text progress bar on stderr: redrawn in place on a terminal, one line per image
-    otherwise (logs)."""
+    """Progress on stderr: on a terminal one bar redrawn in place; in a pipe or a log one line
+    per finished image, so the last line reads N/N 100%."""
 
     WIDTH = 30
 
@@ -261,20 +307,30 @@ class _Progress:
         self.tty = sys.stderr.isatty()
         self.start = time.monotonic()
         self.last = ""
-        self.shown = -1
 
     def update(self, index: int, fraction: float, name: str) -> None:
+        """Image `index` is `fraction` done (redrawn on a terminal only)."""
+        if self.tty:
+            self._draw(index, fraction, name)
+
+    def done(self, index: int, name: str, failed: bool = False) -> None:
+        line = self._line(index, 1.0, name + (" (failed)" if failed else ""))
+        if self.tty:
+            self._draw(index, 1.0, name)
+        else:
+            _say(line)
+
+    def _line(self, index: int, fraction: float, name: str) -> str:
         overall = (index + fraction) / self.total
         filled = int(round(overall * self.WIDTH))
-        line = (f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {index + 1}/{self.total} "
+        return (f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {index + 1}/{self.total} "
                 f"{overall * 100:5.1f}%  {time.monotonic() - self.start:6.1f}s  {name}")
-        if self.tty:
-            sys.stderr.write("\r" + line[:120].ljust(len(self.last)))
-            sys.stderr.flush()
-            self.last = line[:120]
-        elif index != self.shown:
-            _say(line)
-            self.shown = index
+
+    def _draw(self, index: int, fraction: float, name: str) -> None:
+        line = self._line(index, fraction, name)[:120]
+        sys.stderr.write("\r" + line.ljust(len(self.last)))
+        sys.stderr.flush()
+        self.last = line
 
     def message(self, text: str) -> None:
         if self.tty and self.last:

@@ -7,7 +7,7 @@ from .engine.registry import ModelRegistry
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("models", help="list and manage PEN-Net models")
+    parser = subparsers.add_parser("models", help="list and manage models (PEN-Net, DeepFill v1)")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     verbs.add_parser("list", help="bundled and user models").set_defaults(func=list_models)
@@ -37,14 +37,16 @@ def list_models(args: argparse.Namespace) -> int:
     registry = ModelRegistry()
     models = registry.models()
     if not models:
-        print("No PEN-Net model installed: the OpenCV engines (telea, ns) are used.")
+        from .engine import CLASSICAL
+
+        print(f"No model installed: the classical engines are used ({', '.join(CLASSICAL)}).")
         print(f"User models live in {registry.user_dir}")
         return 0
     default = registry.default_id()
-    rows = [("", "ID", "NAME", "WHERE", "ATTENTION", "SIZE", "VAL PSNR")]
+    rows = [("", "ID", "NAME", "ARCHITECTURE", "WHERE", "ATTENTION", "SIZE", "VAL PSNR")]
     for m in models:
         psnr = m.card.metrics.val_psnr
-        rows.append(("*" if m.id == default else "", m.id, m.name, "bundled" if m.bundled else "user",
+        rows.append(("*" if m.id == default else "", m.id, m.name, m.architecture.label, "bundled" if m.bundled else "user",
                      f"{m.architecture.attention}/{m.architecture.affinity}",
                      f"{m.size_bytes / 2**20:.1f} MB", f"{psnr:.2f} dB" if psnr is not None else "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -7,7 +7,7 @@ beside it, upright (EXIF orientation applied). Whatever the file held is brought
   32-bit integers are read as 16-bit data when they fit in 0..65535, else scaled by their maximum;
   floats are read as 0..1 when their maximum is <= 1, as 0..255 / 0..65535 when they fit there,
   else scaled by their maximum; NaN becomes 0 and negatives are clipped.
-Masks: white = hole, see `read_mask` for the rule on colour and alpha.
+Masks: a painted pixel = hole, see MASK_RULE for colour and alpha.
 Writing is atomic (a temporary file in the same folder, then os.replace).
 """
 from __future__ import annotations
@@ -15,13 +15,15 @@ from __future__ import annotations
 import io
 import os
 import threading
-import uuid
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from .atomic import temp_path
 
 DEFAULT_MAX_PIXELS = 250_000_000
 
@@ -131,23 +133,38 @@ def _own(arr: np.ndarray) -> np.ndarray:
     return arr if arr.flags.writeable and arr.flags.c_contiguous else np.array(arr, order="C")
 
 
+# The mask rule, written once (README and help text say the same in words): a pixel is a hole
+# when it is painted. With transparency in use (some alpha below 255) that means not fully
+# transparent, whatever its colour (strokes on an empty layer); otherwise any colour channel
+# above 0, so 0/1 label masks, grey, red or blue strokes all count. JPEG turns black into faint
+# noise, so there a channel must be above JPEG_BLACK.
+JPEG_BLACK = 32
+MASK_RULE = ("a pixel is a hole when it is painted: not black (any channel above 0), or, in a mask "
+             "with transparency, not fully transparent")
+
+
 def read_mask(path: str | Path, shape: tuple[int, ...] | None = None,
               max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Read a mask as uint8 HxW with 255 = hole and 0 = keep.
+    """Read a mask as uint8 HxW with 255 = hole and 0 = keep (the rule: MASK_RULE above).
 
-    Rule: white = hole (luminance >= 128). When the file has transparency that is actually used,
-    a layer of one uniform colour painted with alpha (what paint programs export) is read from
-    its alpha (alpha >= 128 = hole); otherwise a pixel is a hole when it is bright and opaque.
-    `shape`: the image's (H, W, ...) shape; a different size is an ImageError naming both sizes.
+    A file with marks that give no hole (colour under full transparency, faint JPEG marks) is an
+    ImageError, never an empty mask. `shape`: the image's (H, W, ...) shape; a different size is
+    an ImageError naming both sizes.
     """
     loaded = read_image(path, max_pixels=max_pixels)
     rgb, alpha = loaded.rgb, loaded.alpha
-    import cv2
-
-    hole = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) >= 128  # ITU-R BT.601 luminance
+    black = JPEG_BLACK if loaded.info.get("format") == "JPEG" else 0
     if alpha is not None and (alpha < 255).any():
-        uniform = bool((rgb == rgb.reshape(-1, 3)[0]).all())
-        hole = alpha >= 128 if uniform else hole & (alpha >= 128)
+        hole = alpha > 0
+        if not hole.any() and rgb.any():
+            raise ImageError(f"{path}: the mask is fully transparent, so nothing in it counts as a hole "
+                             f"({MASK_RULE}).")
+    else:
+        hole = rgb.max(axis=2) > black
+        if not hole.any() and rgb.any():
+            raise ImageError(f"{path}: the mask has only faint marks (at most {int(rgb.max())} of 255), which "
+                             f"JPEG noise in black also makes: a hole must be brighter than {black}. "
+                             f"Save masks as PNG.")
     mask = hole.astype(np.uint8) * 255
     if shape is not None:
         h, w = shape[:2]
@@ -156,42 +173,51 @@ def read_mask(path: str | Path, shape: tuple[int, ...] | None = None,
     return mask
 
 
-def _open(path: Path, max_pixels: int | None) -> Image.Image:
-    """Open and decode `path` with our pixel limit in place of Pillow's."""
+@contextmanager
+def pixel_limit(max_pixels: int | None):
+    """Decode under our pixel limit in place of Pillow's (Pillow warns above it and refuses above
+    twice it); callers check sizes against the limit themselves, with a clearer message."""
     with _PIL_LOCK:
         saved = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow warns above this and refuses above twice it
+        Image.MAX_IMAGE_PIXELS = max_pixels
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                im = Image.open(path)
-                try:
-                    _check_pixels(path, im.size, max_pixels)
-                    im.bit_depth = _bit_depth(im)  # the tile list is gone after load()
-                    im.load()
-                except BaseException:
-                    im.close()
-                    raise
-                return im
-        except UnidentifiedImageError:
-            raise
-        except FileNotFoundError:
-            raise ImageError(f"{path}: no such file.") from None
-        except IsADirectoryError:
-            raise ImageError(f"{path}: is a folder, not an image file.") from None
-        except PermissionError:
-            raise ImageError(f"{path}: permission denied.") from None
-        except Image.DecompressionBombError:
-            raise ImageError(f"{path}: the image has too many pixels "
-                             f"(the limit is {_megapixels(max_pixels)}).") from None
-        except ImageError:
-            raise
-        except MemoryError:
-            raise ImageError(f"{path}: not enough memory to decode this image.") from None
-        except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError, struct.error ...
-            raise ImageError(f"{path}: {_damage(exc)}") from None
+                yield
         finally:
             Image.MAX_IMAGE_PIXELS = saved
+
+
+def _open(path: Path, max_pixels: int | None) -> Image.Image:
+    """Open and decode `path` with our pixel limit in place of Pillow's."""
+    try:
+        with pixel_limit(max_pixels):
+            im = Image.open(path)
+            try:
+                _check_pixels(path, im.size, max_pixels)
+                im.bit_depth = _bit_depth(im)  # the tile list is gone after load()
+                im.load()
+            except BaseException:
+                im.close()
+                raise
+            return im
+    except UnidentifiedImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file.") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a folder, not an image file.") from None
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied.") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{path}: the image has too many pixels "
+                         f"(the limit is {_megapixels(max_pixels)}).") from None
+    except ImageError:
+        raise
+    except MemoryError:
+        raise ImageError(f"{path}: not enough memory to decode this image.") from None
+    except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError, struct.error ...
+        raise ImageError(f"{path}: {_damage(exc)}") from None
 
 
 _MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
@@ -433,7 +459,7 @@ def _save_atomic(im: Image.Image, path: Path, fmt: str, opts: dict) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ImageError(f"Cannot write {path}: the folder {folder} does not exist.")
-    tmp = folder / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp = temp_path(folder / path.name)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
         with os.fdopen(fd, "wb") as fh:

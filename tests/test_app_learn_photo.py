@@ -25,6 +25,7 @@ def setup(window, w=128, h=96):
     return info
 
 
+@pytest.mark.slow
 def test_learn_then_fill_with_the_adapted_model(window, qtbot):
     base = setup(window)
     learn = window.features["learn_photo"]
@@ -51,6 +52,7 @@ def test_learn_then_fill_with_the_adapted_model(window, qtbot):
     assert info.card_path.is_file() and learn.session in info.card_path.parents
 
 
+@pytest.mark.slow
 def test_cancel_stops_the_trainer_and_fills_nothing(window, qtbot):
     setup(window)
     learn = window.features["learn_photo"]
@@ -75,4 +77,4 @@ def test_refuses_without_a_hole_or_a_pennet_model(window):
     assert not learn.start() and "Paint the hole first" in window.banner.messages[-1][1]
     window.document.mask().data[10:20, 10:20] = 255
     window.inpainting.set_engine("telea")
-    assert not learn.start() and "needs a PEN-Net model" in window.banner.messages[-1][1]
+    assert not learn.start() and "needs a model" in window.banner.messages[-1][1]

@@ -78,14 +78,14 @@ def test_plug_in_tool_paints_its_own_mask_and_close_guard(window):
     from test_app_support import drag, photo
 
     class SourceRect(RectTool):
-        id, label, shortcut = "source_rect", "Source rectangle", "S"
+        id, label, shortcut = "source_rect", "Source rectangle", "Q"   # S is the clone stamp
         mask_key, mask_name, mask_color = "source", "Copy from here", (80, 200, 120)
 
     window.add_tool(SourceRect)
     window.set_document(Document.from_image(photo()))
     window.canvas.set_zoom(4.0)
     window.canvas.centerOn(80, 60)
-    QTest.keyClick(window, Qt.Key_S)
+    QTest.keyClick(window, Qt.Key_Q)
     assert window.tool.id == "source_rect"
     drag(window, [(10, 10), (40, 30)])
     source = window.document.masks["source"]

@@ -153,3 +153,26 @@ def test_slider_reuses_one_analysis_per_choice_of_kinds(window, qtbot, monkeypat
     panel = window.features["scratch_finder"].open()           # a new panel (defaults) analyses afresh
     qtbot.waitUntil(lambda: panel.proposal is not None, timeout=30_000)
     assert built == [both, lines, both]
+
+
+def test_panel_sits_at_the_side_and_explains_the_sensitivity(window, qtbot):
+    """Issue 16: the panel no longer covers the middle of the photo: it is a dock at the side of
+    the window, tabbed with the Inpainting panel; its text says what the slider's value finds."""
+    from PySide6.QtCore import QPoint, QRect, Qt
+    from PySide6.QtWidgets import QDockWidget
+
+    image, _ = scratched_photo()
+    open_doc(window, image)
+    panel = window.features["scratch_finder"].open()
+    dock = panel.dock
+    assert isinstance(dock, QDockWidget) and window.dockWidgetArea(dock) == Qt.RightDockWidgetArea
+    assert dock in window.tabifiedDockWidgets(window.inpaint_dock) and dock.isVisible()
+    canvas = window.canvas
+    on_window = QRect(canvas.mapTo(window, QPoint(0, 0)), canvas.size())
+    assert not dock.geometry().intersects(on_window)             # the photo stays in view
+    text = panel.meaning.text()
+    assert "1.5x" in text and "30 px" in text and "parallel" in text
+    panel.slider.setValue(100)
+    assert "0.9x" in panel.meaning.text() and "19 px" in panel.meaning.text()
+    dock.close()                                                # its X cancels
+    assert window.features["scratch_finder"].panel is None and PREVIEW_KEY not in window.canvas.overlays

@@ -76,6 +76,7 @@ def start(window, qtbot, form):
     return job
 
 
+@pytest.mark.slow
 def test_finetune_through_the_dialog_adds_a_model_that_inpaints(window, qtbot, tmp_path, base_model):
     dialog, form = open_form(window, qtbot, make_photos(tmp_path / "my_garden"), iterations=6)
     assert form.scan_label.text() == "4 usable images"
@@ -118,6 +119,7 @@ def test_finetune_through_the_dialog_adds_a_model_that_inpaints(window, qtbot, t
     assert window.inpainting.last_result[1].engine_id == model_id
 
 
+@pytest.mark.slow
 def test_stop_leaves_a_checkpoint_that_resume_continues_from(window, qtbot, tmp_path):
     dialog, form = open_form(window, qtbot, make_photos(tmp_path / "photos"), iterations=400, base=None)
     assert form.lr_edit.text() == "0.0001"                              # from scratch
@@ -182,6 +184,7 @@ def test_trainer_failures_are_shown_and_the_editor_stays_usable(window, qtbot, t
     assert len(window.result_layers()) == 1
 
 
+@pytest.mark.slow
 def test_closing_while_training_asks_and_the_run_can_finish_in_the_background(qtbot, tmp_path):
     first = make_window(qtbot)
     dialog, form = open_form(first, qtbot, make_photos(tmp_path / "photos"), iterations=400, base=None)

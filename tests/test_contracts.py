@@ -6,9 +6,9 @@ import json
 import pytest
 
 from inpaint_studio.contracts import devices
-from inpaint_studio.contracts.card import CARD_FORMAT, CardError, ModelCard
+from inpaint_studio.contracts.card import ARCHITECTURES, CARD_FORMAT, CardError, ModelCard
 from inpaint_studio.contracts.events import EventLines, EventTail, read_events
-from inpaint_studio.contracts.training import (BATCH_SIZE, DEFAULT, FINETUNE, SCRATCH, TrainConfig, resolved_record,
+from inpaint_studio.contracts.training import (BATCH_SIZE, DEFAULT, FINETUNE, SCRATCH, TrainConfig, loss_weights, resolved_record,
                                                saved_settings)
 
 I, T = devices.INFERENCE, devices.TRAINING
@@ -95,4 +95,6 @@ def test_the_trainer_command_line_shows_the_contract_defaults(capsys):
     assert f"default {BATCH_SIZE['cuda']} on CUDA, {BATCH_SIZE['cpu']} on CPU" in text
     assert f"default {SCRATCH['iterations']}; {FINETUNE['iterations']} with --base" in text
     assert f"crop side, a multiple of 64 (default {DEFAULT.size})" in text
-    assert f"--hole-weight HOLE_WEIGHT loss weight (default {DEFAULT.weights.hole})" in text
+    per_arch = ", ".join(f"{loss_weights(a).hole:g} for {a}" for a in ARCHITECTURES)
+    assert f"--hole-weight HOLE_WEIGHT loss weight (default {per_arch})" in text
+    assert f"--arch {{{','.join(ARCHITECTURES)}}}" in text

@@ -1,10 +1,13 @@
 """Two processes under torchrun with the gloo backend on CPU: DistributedDataParallel and
 DistributedSampler; only rank 0 writes events and checkpoints."""
+import pytest
+
 from test_trainer_support import fit_args, make_folder, start_trainer
 from trainer.fit import checkpoint as ckpt
 from inpaint_studio.contracts.events import read_events
 
 
+@pytest.mark.slow
 def test_two_process_gloo_run(tmp_path):
     data = make_folder(tmp_path / "photos", images=3, corrupt=False)
     out, events, log = tmp_path / "run", tmp_path / "events.jsonl", tmp_path / "log.txt"

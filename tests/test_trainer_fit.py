@@ -26,6 +26,7 @@ from inpaint_studio.engine.device import TRAINING, resolve_precision
 from trainer.fit.step import TrainStep, place
 
 
+@pytest.mark.slow
 def test_reconstruction_loss_falls_when_overfitting_two_images():
     torch.manual_seed(0)
     g, d = PENNetGenerator(), PatchDiscriminator()
@@ -183,6 +184,7 @@ def test_bad_options_and_reused_run_folders_are_refused(trained, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_checkpoint_write_error_is_an_error_event_and_keeps_the_previous(tmp_path, monkeypatch):
     data = make_folder(tmp_path / "photos", images=2, corrupt=False)
     out, events = tmp_path / "run", tmp_path / "events.jsonl"
@@ -217,6 +219,7 @@ def test_every_event_and_field_written_is_documented(trained):
             assert f"`{field}`" in doc, f"{event['event']}.{field} is not in EVENTS.md"
 
 
+@pytest.mark.slow
 def test_a_bf16_step_keeps_fp32_channels_last_weights_and_trains():
     """--precision bf16 on the CPU exercises the autocast path the GPUs take."""
     torch.manual_seed(0)

@@ -59,6 +59,7 @@ def test_samples_hide_the_real_hole_and_never_weigh_it():
     assert (synthetic >= 16).all()                              # every crop has something to learn
 
 
+@pytest.mark.slow
 def test_real_hole_pixels_never_reach_a_loss_or_the_weights(base_state):
     """Whatever the hole holds (black, noise, NaN), the run is the same, bit for bit."""
     img, hole = photo(), centre_hole()
@@ -81,6 +82,7 @@ def test_real_hole_pixels_never_reach_a_loss_or_the_weights(base_state):
         assert torch.equal(value, runs[1][1][key]) and torch.equal(value, runs[2][1][key])
 
 
+@pytest.mark.slow
 def test_adapting_lowers_the_error_on_synthetic_holes(base_state):
     img, hole = photo(seed=2), centre_hole()
     # float32: from random weights, 25 bf16 steps (the default on CPUs with bf16) gain less per step
@@ -97,6 +99,7 @@ def test_adapting_lowers_the_error_on_synthetic_holes(base_state):
     assert cancelled.run(10, cancel=lambda: cancelled.iteration >= 2) is False and cancelled.iteration == 2
 
 
+@pytest.mark.slow
 def test_learn_photo_command_saves_a_model_outside_the_list(base_state, tmp_path, user_home):
     base = save_generator(fresh(base_state), "Base", {"licence": "test licence"})
     img, hole = photo(96, 128), centre_hole(96, 128)
@@ -143,6 +146,7 @@ def test_learn_photo_command_bad_input(case, message, base_state, tmp_path):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+@pytest.mark.slow
 def test_learn_photo_eval_table(base_state, tmp_path, capsys):
     base = save_generator(fresh(base_state), "Base", {})
     data = tmp_path / "val"

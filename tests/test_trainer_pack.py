@@ -2,6 +2,7 @@
 import json
 import shutil
 
+import pytest
 import torch
 
 from test_trainer_support import fit_args, make_folder
@@ -10,6 +11,7 @@ from trainer import cli
 from trainer.fit.loop import Trainer, prepare_config
 
 
+@pytest.mark.slow
 def test_a_packed_run_is_smaller_and_resumes_with_the_same_weights(tmp_path, capsys):
     data = make_folder(tmp_path / "photos", images=2, corrupt=False)
     run = tmp_path / "run"
@@ -49,6 +51,7 @@ def test_pack_refuses_what_is_not_a_run(tmp_path, capsys):
     assert "no checkpoint to pack" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_save_progress_commits_one_replaceable_commit_that_resumes(tmp_path):
     import subprocess
     import sys

@@ -2,6 +2,7 @@
 continues with the saved weights; SIGTERM (the app's Stop button) saves and exits cleanly."""
 import signal
 
+import pytest
 import torch
 
 from test_trainer_support import fit_args, make_folder, start_trainer, wait_for_event
@@ -12,6 +13,7 @@ from trainer.events import EventWriter
 from trainer.fit.loop import Trainer, prepare_config
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path):
     data = make_folder(tmp_path / "photos", images=2)
     out, events = tmp_path / "run", tmp_path / "events.jsonl"
@@ -49,6 +51,7 @@ def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path):
     assert resumed[-1]["event"] == "done" and resumed[-1]["iteration"] == saved["iteration"] + 2
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_ends_with_a_stopped_event(tmp_path):
     data = make_folder(tmp_path / "photos", images=2, corrupt=False)
     out, events = tmp_path / "run", tmp_path / "events.jsonl"
@@ -76,6 +79,7 @@ def test_sigterm_saves_a_checkpoint_and_ends_with_a_stopped_event(tmp_path):
     assert after[-1]["iteration"] == total
 
 
+@pytest.mark.slow
 def test_a_stop_file_in_the_run_folder_stops_like_sigterm(tmp_path):
     data = make_folder(tmp_path / "photos", images=2, corrupt=False)
     out = tmp_path / "run"

@@ -83,6 +83,7 @@ def _close(a: dict, b: dict, atol: float) -> bool:
 
 
 # -- warm start ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_warm_start_continues_generator_and_discriminator_with_scratch_settings(tmp_path, photos, user_home):
     g, d = generator("good", 1), discriminator(2)
     bundled_model(user_home / "models", g, d)
@@ -109,6 +110,7 @@ def _checkpoint(out: Path, iteration: int) -> dict:
     return load_checkpoint(checkpoint_path(out / "checkpoints", iteration))
 
 
+@pytest.mark.slow
 def test_warm_start_without_a_discriminator_starts_a_fresh_one_and_says_so(tmp_path, photos, user_home):
     bundled_model(user_home / "models", generator("good", 1))
     out, events = tmp_path / "run", tmp_path / "events.jsonl"
@@ -125,7 +127,7 @@ def test_warm_start_refuses_unknown_models_other_sizes_and_broken_discriminators
 
     models = bundled_model(user_home / "models", generator("good"))
     assert cli.main(fit_args(photos["train"], out, events, 1) + ["--warm-start", MODEL_ID, "--size", "128"]) == 2
-    assert "trained on 64 px crops, not --size 128" in capsys.readouterr().err
+    assert "--size 128 is not the crop size it was trained at (64)" in capsys.readouterr().err
     assert _fit(photos, out, events, "--warm-start", MODEL_ID, "--base", MODEL_ID) == 2
     assert "exclude each other" in capsys.readouterr().err
 
@@ -139,7 +141,7 @@ def test_warm_start_refuses_unknown_models_other_sizes_and_broken_discriminators
     data["architecture"]["name"] = "deepfill"
     card.write_text(json.dumps(data))
     assert _fit(photos, out, events, "--warm-start", MODEL_ID) == 2
-    assert "architecture is 'deepfill'" in capsys.readouterr().err
+    assert "its architecture is 'deepfill', which this trainer does not know" in capsys.readouterr().err
     assert not (out / "checkpoints").exists()
 
 
@@ -287,6 +289,7 @@ def test_a_kill_in_the_middle_leaves_the_old_model_once_recovered(tmp_path, ship
 
 
 # -- one call per window -----------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_gpu_window_end_to_end_on_the_cpu_then_window_return(tmp_path, photos, user_home, monkeypatch, capsys):
     bundled_model(user_home / "models", generator("good"), discriminator(2))

@@ -1,6 +1,8 @@
-"""Screenshot of the editor with a photo loaded and a mask painted (for docs and visual checks).
+"""Screenshot of the editor with a photo loaded and a mask painted (for docs and visual checks),
+or of the first start (--welcome).
 
     python tools/screenshot.py [--image PHOTO] [--out docs/screenshot-editor.png]
+    python tools/screenshot.py --welcome --out docs/screenshot-welcome.png
 
 Without a display it starts its own Xvfb (apt-get install xvfb) and uses Qt's xcb platform, so
 the real window, fonts and style are drawn. Strokes are given in fractions of the image size:
@@ -78,6 +80,8 @@ def main(argv=None) -> int:
     ap.add_argument("--first-brush", type=int, default=0, help="brush diameter for --first-fill")
     ap.add_argument("--engine", default="telea")
     ap.add_argument("--cursor", default="", help="x,y fraction where the brush outline is shown")
+    ap.add_argument("--welcome", action="store_true",
+                    help="the first start instead: the welcome panel on the empty canvas (docs/screenshot-welcome.png)")
     args = ap.parse_args(argv)
     width, height = (int(v) for v in args.size.split("x"))
 
@@ -100,14 +104,20 @@ def _shoot(args, width, height) -> int:
     from PySide6.QtWidgets import QApplication
 
     from inpaint_studio.app.editor.main_window import MainWindow
-    from inpaint_studio.app.ui.theme import apply_dark_theme
+    from inpaint_studio.app.ui.theme import app_icon, apply_dark_theme
     from inpaint_studio.imaging import write_image
 
     app = QApplication.instance() or QApplication(["inpaint-studio"])
+    app.setWindowIcon(app_icon())
     apply_dark_theme(app)
     window = MainWindow(autosave=False)
     window.resize(width, height)
     window.show()
+    if args.welcome:
+        from PySide6.QtGui import QCursor
+
+        QCursor.setPos(window.mapToGlobal(window.rect().bottomLeft()))   # no button under the pointer
+        return _grab(app, window, Path(args.out))
     path = Path(args.image) if args.image else Path(os.environ["INPAINT_STUDIO_HOME"]) / "landscape.jpg"
     if not args.image:
         write_image(path, synthetic_photo(), quality=92)
@@ -147,14 +157,17 @@ def _shoot(args, width, height) -> int:
     if args.cursor:
         fx, fy = (float(v) for v in args.cursor.split(","))
         QTest.mouseMove(window.canvas.viewport(), window.canvas.mapFromScene(QPointF(fx * doc.width, fy * doc.height)))
+    window.document.mark_saved()
+    return _grab(app, window, Path(args.out))
+
+
+def _grab(app, window, out: Path) -> int:
     for _ in range(20):
         app.processEvents()
         time.sleep(0.02)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(out))
     print(f"wrote {out} ({window.width()}x{window.height()})")
-    window.document.mark_saved()
     window.close()
     return 0
 

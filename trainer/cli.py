@@ -15,19 +15,22 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     from inpaint_studio.contracts import devices
+    from inpaint_studio.contracts.card import ARCHITECTURES
+    from inpaint_studio.contracts.commands import program_name
     from inpaint_studio.contracts.training import (BATCH_SIZE, DEFAULT, EVAL_MASK_KINDS, FINETUNE, MASK_KINDS,
-                                                   SCRATCH, SMALL_IMAGES, WORKERS)
+                                                   SCRATCH, SMALL_IMAGES, WORKERS, LossWeights, loss_weights)
     from inpaint_studio.network import AFFINITIES, ATTENTION_MODES
 
     from .release import corpus
 
-    parser = argparse.ArgumentParser(prog="python -m trainer",
-                                     description="Train, fine-tune, export and evaluate PEN-Net models.")
+    parser = argparse.ArgumentParser(prog=program_name("inpaint-studio-trainer", "trainer"),
+                                     description="Train, fine-tune, export and evaluate inpainting models "
+                                                 "(PEN-Net, DeepFill v1).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     train_devices = devices.DEVICES[devices.TRAINING]
 
     fit = sub.add_parser("fit", help="train (or fine-tune with --base) on a folder of photos",
-                         description="Train PEN-Net on a folder of photos. Options left out take the "
+                         description="Train a model (--arch) on a folder of photos. Options left out take the "
                                      "paper's defaults, the fine-tuning defaults with --base, or the "
                                      "saved run's values with --resume.")
     fit.add_argument("--data", help="folder of training photos (searched recursively)")
@@ -41,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "its generator and discriminator (a fresh one if it ships none), the from-scratch "
                      "defaults, a fresh optimiser, its crop size")
     fit.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    fit.add_argument("--arch", choices=ARCHITECTURES,
+                     help=f"network of a new model: {', '.join(f'{k} ({v})' for k, v in ARCHITECTURES.items())}; "
+                          f"default {DEFAULT.arch}, or the base model's with --base")
+    fit.add_argument("--cnum", type=int, help=f"base channel width of a new model (default {DEFAULT.cnum})")
     fit.add_argument("--size", type=int, help=f"training crop side, a multiple of 64 (default {DEFAULT.size})")
     fit.add_argument("--iterations", type=int, help=f"total iterations (default {SCRATCH['iterations']}; "
                                                     f"{FINETUNE['iterations']} with --base)")
@@ -65,8 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--workers", type=int, help=f"data loading processes (default {WORKERS['cuda']} on CUDA, "
                                                  f"{WORKERS['cpu']} on CPU)")
     fit.add_argument("--small", choices=SMALL_IMAGES, help=f"images smaller than --size (default {DEFAULT.small})")
-    for term, default in DEFAULT.weights.to_dict().items():
-        fit.add_argument(f"--{term}-weight", type=float, help=f"loss weight (default {default})")
+    per_arch = {arch: loss_weights(arch).to_dict() for arch in ARCHITECTURES}
+    for term in (*LossWeights.TERMS, "discount"):
+        flag = "--hole-discount" if term == "discount" else f"--{term}-weight"
+        what = "gamma of the spatially discounted hole L1 (1: none)" if term == "discount" else "loss weight"
+        defaults = ", ".join(f"{w[term]:g} for {arch}" for arch, w in per_arch.items())
+        fit.add_argument(flag, type=float, dest=f"{term}_weight", metavar="GAMMA" if term == "discount" else None,
+                         help=f"{what} (default {defaults})")
     fit.add_argument("--export-name", help="export the model under this name when the run completes")
     fit.add_argument("--events", metavar="FILE", help="append JSON-lines events here instead of stdout")
     fit.set_defaults(func=cmd_fit)
@@ -77,8 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--checkpoint", help="a specific checkpoint file (default: the newest)")
     export.set_defaults(func=cmd_export)
 
-    evaluate = sub.add_parser("evaluate", help="L1 / PSNR / SSIM of a model against Telea, NS and PatchMatch")
-    evaluate.add_argument("--model", help="registry model id (leave out to measure the classical methods alone)")
+    evaluate = sub.add_parser("evaluate", help="L1 / PSNR / SSIM of models against Telea, NS and PatchMatch")
+    evaluate.add_argument("--model", nargs="+", action="extend",
+                          help="registry model ids, of any architecture, measured on the same images and masks "
+                               "(leave out to measure the classical methods alone)")
     evaluate.add_argument("--data", required=True, help="folder of photos")
     evaluate.add_argument("--masks", choices=EVAL_MASK_KINDS, default="center",
                           help="center: the paper's centred square of half the side (default)")
@@ -157,7 +171,8 @@ def _fit_options(args) -> dict:
     from inpaint_studio.contracts.training import LossWeights
     from inpaint_studio.paths import runs_dir
 
-    keys = ("data", "val", "out", "base", "warm_start", "size", "iterations", "batch_size", "lr", "d_lr", "masks", "attention",
+    keys = ("data", "val", "out", "base", "warm_start", "arch", "cnum", "size", "iterations", "batch_size", "lr", "d_lr",
+            "masks", "attention",
             "affinity", "device", "precision", "checkpoint_every", "keep_checkpoints", "val_every",
             "val_images", "log_every", "seed", "workers", "small", "export_name")
     given = {k: getattr(args, k) for k in keys}

@@ -1,6 +1,6 @@
-"""`python -m trainer evaluate --model ID --data DIR`: L1 / PSNR / SSIM of a registry model and of
-OpenCV Telea and Navier-Stokes (and PatchMatch, when installed) on the same images and the same
-fixed, seeded masks.
+"""`python -m trainer evaluate --model ID [ID ...] --data DIR`: L1 / PSNR / SSIM of registry models
+(of any architecture: PEN-Net and DeepFill v1 side by side) and of OpenCV Telea and Navier-Stokes
+(and PatchMatch, when installed) on the same images and the same fixed, seeded masks.
 
 Images are centre crops at --size; each method's composite is rounded to 8 bits (what a user
 saves) before it is measured against the crop. The model runs on the whole crop through the
@@ -27,20 +27,22 @@ CLASSICAL = ("telea", "ns", "patchmatch")  # those installed take part
 LABELS = {"telea": "opencv telea", "ns": "opencv ns", "patchmatch": "patchmatch"}
 
 
-def evaluate(model_id: str | None, data: str | Path, masks: str = "center", size: int = 256,
+def evaluate(model_id: str | list[str] | None, data: str | Path, masks: str = "center", size: int = 256,
              limit: int | None = None, device: str = "auto", seed: int = 0,
              classical: tuple[str, ...] = CLASSICAL) -> dict:
-    """{"images", "masks", "size", "rows": [{"method", "l1", "psnr", "ssim", "seconds"}]}; the model's
-    two rows also say "colour_adaptation": true / false."""
+    """{"images", "masks", "size", "rows": [{"method", "l1", "psnr", "ssim", "seconds"}]}; each
+    model (one id or several) has two rows, which also say "colour_adaptation": true / false and
+    its "architecture"."""
     crops = load_crops(data, size, limit)
     holes = fixed_masks(masks, len(crops), size, seed=seed)
     truth = np.stack(crops)
     rows = []
-    if model_id:
-        outputs, seconds = model_outputs(model_id, crops, holes, device)
-        for adapt, label in ((True, f"model {model_id}"), (False, f"model {model_id}, no colour adaptation")):
+    for model in [model_id] if isinstance(model_id, str) else list(model_id or ()):
+        outputs, seconds = model_outputs(model, crops, holes, device)
+        arch = _architecture(model)
+        for adapt, label in ((True, f"model {model}"), (False, f"model {model}, no colour adaptation")):
             row = _measure(label, (composites(outputs, crops, holes, adapt), seconds), truth)
-            rows.append({**row, "colour_adaptation": adapt})
+            rows.append({**row, "colour_adaptation": adapt, "architecture": arch})
     rows += classical_rows(crops, holes, classical)
     return {"images": len(crops), "masks": masks, "size": size, "seed": seed, "data": str(data), "rows": rows}
 
@@ -57,6 +59,12 @@ def classical_rows(crops, holes, classical: tuple[str, ...] = CLASSICAL) -> list
         results = np.stack([engine.inpaint(c, m).image for c, m in zip(crops, holes)])
         rows.append(_measure(LABELS.get(engine_id, engine_id), (results, time.perf_counter() - start), truth))
     return rows
+
+
+def _architecture(model_id: str) -> str:
+    from inpaint_studio.engine.registry import ModelRegistry
+
+    return ModelRegistry().get(model_id).architecture.label
 
 
 def load_crops(data: str | Path, size: int, limit: int | None = None) -> list[np.ndarray]:
@@ -78,12 +86,13 @@ def load_crops(data: str | Path, size: int, limit: int | None = None) -> list[np
 
 def format_table(report: dict) -> str:
     width = max([32] + [len(r["method"]) + 2 for r in report["rows"]])
+    arch = max([14] + [len(r.get("architecture", "")) + 2 for r in report["rows"]])
     lines = [f"{report['images']} images from {report['data']}, {report['size']}x{report['size']} centre crops, "
              f"'{report['masks']}' masks (seed {report['seed']}); composites, 8-bit, [0, 1] range",
-             f"{'method':<{width}}{'L1 (lower)':>12}{'PSNR dB':>10}{'SSIM':>8}{'s/image':>9}"]
+             f"{'method':<{width}}{'architecture':<{arch}}{'L1 (lower)':>12}{'PSNR dB':>10}{'SSIM':>8}{'s/image':>9}"]
     for r in report["rows"]:
-        lines.append(f"{r['method']:<{width}}{r['l1']:>12.4f}{r['psnr']:>10.2f}{r['ssim']:>8.4f}"
-                     f"{r['seconds'] / report['images']:>9.3f}")
+        lines.append(f"{r['method']:<{width}}{r.get('architecture', '-'):<{arch}}{r['l1']:>12.4f}{r['psnr']:>10.2f}"
+                     f"{r['ssim']:>8.4f}{r['seconds'] / report['images']:>9.3f}")
     return "\n".join(lines)
 
 

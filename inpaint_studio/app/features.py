@@ -15,6 +15,8 @@ FEATURES: dict[str, str] = {
     "attention_view": "guidance.attention_view",
     "learn_photo": "guidance.learn_photo",
     "scratch_finder": "restoration.scratch_finder",
+    "spot_heal": "restoration.spot_heal",
+    "clone_stamp": "restoration.clone_stamp",
     "model_manager": "training.model_manager",
     "fine_tune": "training.fine_tune",
 }

@@ -6,5 +6,5 @@
   events    the trainer's event kinds and the one reader of JSON-lines events
   card      the model card (a dataclass, validated when read)
   devices   the rules behind device and precision "auto", for inference and for training
-  commands  the small runner both command lines use
+  commands  the small runner both command lines use, and the name their usage lines show
 """

@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 CARD_FORMAT = "inpaint-studio-model/1"
+# The architectures a model may have: `architecture.name` -> the name people read (menus, lists,
+# messages). inpaint_studio.network.factory builds each; the first is the default.
+ARCHITECTURES = {"pennet": "PEN-Net", "deepfill1": "DeepFill v1"}
+DEFAULT_ARCHITECTURE = next(iter(ARCHITECTURES))
 METRIC_KEYS = ("val_l1", "val_psnr", "val_ssim", "val_iteration")
 
 
@@ -64,7 +68,7 @@ class _Section:
 
 @dataclass
 class Architecture(_Section):
-    name: str = "pennet"
+    name: str = DEFAULT_ARCHITECTURE
     cnum: int = 32
     input_size: int = 256
     attention: str = "holes"
@@ -76,6 +80,11 @@ class Architecture(_Section):
         for name in ("cnum", "input_size"):
             if getattr(self, name) < 1:
                 raise CardError(f"{where}.{name} must be positive, not {getattr(self, name)}")
+
+    @property
+    def label(self) -> str:
+        """"PEN-Net", "DeepFill v1"; an unknown name (a later version's card) as it is."""
+        return ARCHITECTURES.get(self.name, self.name)
 
 
 @dataclass
@@ -161,3 +170,26 @@ def read_card_text(text: str, where: str) -> ModelCard:
     if not isinstance(data, dict):
         raise CardError(f"{where}: a model card must be a JSON object")
     return ModelCard.from_dict(data, where)
+
+
+# A model is "far behind" when its own figures say so (the model manager warns before it becomes
+# the default): validation PSNR this many dB below the reference model's (the bundled default; a
+# 3 dB gap is twice the mean squared error), or a held-out comparison in which it beats none of the
+# classical engines in any metric.
+BEHIND_PSNR_DB = 3.0
+
+
+def far_behind(card: ModelCard, reference: ModelCard | None = None) -> list[str]:
+    """Why `card`'s own figures put it far behind `reference` or the classical engines, one
+    sentence each; [] when its figures do not say so (or it has none)."""
+    reasons = []
+    mine = card.metrics.val_psnr
+    theirs = reference.metrics.val_psnr if reference is not None else None
+    if mine is not None and theirs is not None and mine < theirs - BEHIND_PSNR_DB:
+        reasons.append(f"its validation PSNR is {mine:.1f} dB, {theirs - mine:.1f} dB below "
+                       f"“{reference.name or reference.id}” ({theirs:.1f} dB)")
+    verdicts = [r.get("beats_classical") for r in (card.metrics.held_out or {}).values() if isinstance(r, dict)]
+    verdicts = [v for v in verdicts if isinstance(v, dict) and v]
+    if verdicts and not any(any(v.values()) for v in verdicts):
+        reasons.append("on held-out photos it does not beat the classical engines in any measure")
+    return reasons

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -20,3 +21,10 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str] | None, user_er
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def program_name(script: str, module: str, argv0: str | None = None) -> str:
+    """How the user started a command line, for its usage lines: the console script `script`
+    (as pyproject.toml installs it), else `python -m module`."""
+    name = os.path.basename(sys.argv[0] if argv0 is None else argv0)
+    return script if name.startswith(script) else f"python -m {module}"

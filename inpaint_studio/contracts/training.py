@@ -9,7 +9,9 @@ resolved values in run.json, checkpoints and model cards; a resumed run chooses 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
+
+from .card import DEFAULT_ARCHITECTURE, Architecture
 
 # A model from scratch, as the authors' release trains it.
 SCRATCH = {"iterations": 200_000, "lr": 1e-4, "val_every": 1000}
@@ -29,7 +31,7 @@ EVAL_MASK_KINDS = ("center", *MASK_KINDS)                 # ... plus the paper's
 SMALL_IMAGES = ("upscale", "skip")                        # images smaller than the crop
 # What a resumed run keeps from the saved config no matter what is passed: the data split, the
 # network and the starting weights define the run ...
-FIXED_ON_RESUME = ("data", "val", "base", "warm_start", "affinity", "seed", "size")
+FIXED_ON_RESUME = ("data", "val", "base", "warm_start", "arch", "cnum", "affinity", "seed", "size")
 # ... except the photo folders, once they are no longer where the run found them (the run or the
 # photos moved to another machine): then they are given anew.
 MOVABLE = ("data", "val")
@@ -39,14 +41,37 @@ AUTOMATIC = ("batch_size", "workers", "device", "precision")
 
 @dataclass
 class LossWeights:
-    """PEN-Net's objective with the weights of the authors' release."""
+    """The generator's objective: the weight of each term (trainer/fit/losses.py defines them) and
+    the spatial discount of the hole term. These defaults are PEN-Net's, as the authors' release
+    weighs them; LOSS_WEIGHTS holds what differs for the other architectures."""
     hole: float = 6.0
     valid: float = 1.0
     pyramid: float = 0.5
     adversarial: float = 0.1
+    coarse: float = 0.0
+    discount: float = 1.0   # gamma of the spatially discounted hole L1; 1: every hole pixel alike
+
+    TERMS = ("hole", "valid", "pyramid", "coarse", "adversarial")  # the weighted terms
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# Each architecture's objective, where it differs from LossWeights' defaults (PEN-Net's).
+# DeepFill v1, as its authors' code weighs it (inpaint.yml): hole and known-pixel L1 x1.2 on the
+# refined output, the coarse output's x1.2 on top (1.2 * 1.2); the paper's spatial discount
+# gamma 0.99. The adversarial weight keeps PEN-Net's ratio to the hole L1 (0.1 : 6): the paper's
+# 0.001 belongs to WGAN-GP critics, not to the SN-PatchGAN hinge loss both are trained with here.
+LOSS_WEIGHTS = {
+    "pennet": {},
+    "deepfill1": {"hole": 1.2, "valid": 1.2, "pyramid": 0.0, "coarse": 1.44, "adversarial": 0.02,
+                  "discount": 0.99},
+}
+
+
+def loss_weights(arch: str, **overrides) -> LossWeights:
+    """The default objective of `arch` (an unknown name: PEN-Net's), with `overrides`."""
+    return LossWeights(**{**LOSS_WEIGHTS.get(arch, {}), **overrides})
 
 
 @dataclass
@@ -56,6 +81,8 @@ class TrainConfig:
     val: str | None = None
     base: str | None = None                # fine-tune this registry model (FINETUNE defaults)
     warm_start: str | None = None          # continue training this one (SCRATCH defaults, its discriminator)
+    arch: str = DEFAULT_ARCHITECTURE       # contracts.card.ARCHITECTURES
+    cnum: int = Architecture.cnum          # base channel width of the generator
     size: int = 256
     iterations: int = SCRATCH["iterations"]
     batch_size: int | None = None          # None: BATCH_SIZE for the device
@@ -76,8 +103,12 @@ class TrainConfig:
     seed: int = 0
     workers: int | None = None             # None: WORKERS for the device
     small: str = "upscale"
-    weights: LossWeights = field(default_factory=LossWeights)
+    weights: LossWeights | None = None     # None: the architecture's (loss_weights)
     export_name: str | None = None
+
+    def __post_init__(self):
+        if self.weights is None:
+            self.weights = loss_weights(self.arch)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -89,7 +120,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         if "weights" in values and isinstance(values["weights"], dict):
-            values["weights"] = LossWeights(**values["weights"])
+            values["weights"] = loss_weights(values.get("arch", DEFAULT_ARCHITECTURE), **values["weights"])
         if "betas" in values:
             values["betas"] = tuple(values["betas"])
         return cls(**values)

@@ -30,7 +30,7 @@ def available_engines(registry=None) -> list[tuple[str, str, str]]:
     except RegistryError:
         models, default = [], None  # an unreadable model folder still leaves the classical engines
     models.sort(key=lambda m: m.id != default)
-    choices += [(m.id, f"PEN-Net: {m.name}", "pennet") for m in models]
+    choices += [(m.id, f"{m.architecture.label}: {m.name}", "pennet") for m in models]
     choices += [(cls().id, cls().label, "classical") for cls in CLASSICAL.values()]
     return choices
 

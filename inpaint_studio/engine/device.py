@@ -3,8 +3,11 @@ contracts.devices), and memory estimates for inference."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import functools
 import os
+import sys
 
 import torch
 
@@ -120,6 +123,39 @@ def free_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
     elif device.type == "mps" and hasattr(torch, "mps"):
         torch.mps.empty_cache()
+
+
+# oneDNN compiles CPU kernels for every input shape it meets and keeps up to 1024 of them (and
+# ideep an LRU of as many again), about a megabyte each: an editor that runs for hours on holes
+# of every size grew by a gigabyte. One request needs about 45 per model shape, so this keeps
+# the last few shapes' kernels (a repeated size stays fast) and bounds the rest.
+KERNEL_CACHE_ENTRIES = 256
+_KERNEL_CACHE_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")
+
+
+def limit_kernel_caches() -> None:
+    """Cap oneDNN's per-shape kernel caches. Read when the first convolution runs, so call it
+    before that; a value set in the environment wins."""
+    for name in _KERNEL_CACHE_VARIABLES:
+        os.environ.setdefault(name, str(KERNEL_CACHE_ENTRIES))
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None  # not glibc
+
+
+def release_host_memory() -> None:
+    """Hand the heap's free pages back to the system. glibc keeps what a request freed, and
+    tensors of ever-different sizes fragment the heap, so a long session's RSS would creep up."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def memory_available(device: torch.device) -> int:

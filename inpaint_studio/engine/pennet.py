@@ -1,5 +1,7 @@
-"""The PEN-Net engine: a registry model loaded once, run on crops, the resized image or the image
-at its native size, with out-of-memory recovery (smaller batches, smaller crops, then the CPU)."""
+"""The engine of registry models (PEN-Net or DeepFill v1: the card's architecture, built by the
+network factory; both take the same input and give the same outputs): a model loaded once, run
+on crops, the resized image or the image at its native size, with out-of-memory recovery (smaller
+batches, smaller crops, then the CPU)."""
 from __future__ import annotations
 
 import threading
@@ -12,7 +14,8 @@ from ..network import generator_input
 from .base import Engine, InpaintError, InpaintOptions, InpaintResult, check_cancel, report
 from .blend import adapt_colours, paste_region
 from .device import (BYTES_PER_PIXEL, autocast, autocast_dtype, describe, free_memory, is_out_of_memory,
-                     memory_available, model_pixels_budget, resolve_device)
+                     limit_kernel_caches, memory_available, model_pixels_budget, release_host_memory,
+                     resolve_device)
 from .regions import MULTIPLE, Crop, batches, cut, flow_to_box, make_crop, plan_crops, uncut, whole_image_crop
 from .registry import ModelInfo, RegistryError, load_generator
 
@@ -40,9 +43,10 @@ class _Request:
 class PENNetEngine(Engine):
     def __init__(self, model_info: ModelInfo, device: str | torch.device = "auto",
                  precision: str = "auto", warm_up: bool = True):
+        limit_kernel_caches()  # before the first convolution: memory stays flat over a long session
         self.info = model_info
         self.id = model_info.id
-        self.label = f"PEN-Net: {model_info.name}"
+        self.label = f"{model_info.architecture.label}: {model_info.name}"
         self.device = resolve_device(device)
         self.precision = precision
         self._lock = threading.RLock()
@@ -80,6 +84,12 @@ class PENNetEngine(Engine):
 
     # -- the request ------------------------------------------------------------------------------
     def inpaint(self, image, mask, options: InpaintOptions | None = None, progress=None, cancel=None) -> InpaintResult:
+        try:
+            return self._inpaint(image, mask, options, progress, cancel)
+        finally:
+            release_host_memory()
+
+    def _inpaint(self, image, mask, options, progress, cancel) -> InpaintResult:
         start = time.perf_counter()
         image, hole, options, source = self.prepare(image, mask, options)
         if not hole.any():
@@ -102,7 +112,7 @@ class PENNetEngine(Engine):
                 for crop, (filled, box_flow, box_patch) in zip(members, outputs):
                     x0, y0, x1, y1 = crop.box
                     if options.colour_adaptation:
-                        filled = adapt_colours(filled, image[y0:y1, x0:x1], ~hole[y0:y1, x0:x1])
+                        filled = adapt_colours(filled, image[y0:y1, x0:x1], ~hole[y0:y1, x0:x1], in_place=True)
                     paste_region(result, filled, crop.box, crop.owned, hole[y0:y1, x0:x1],
                                  options.feather, blended)
                     if flow is not None:
@@ -174,7 +184,9 @@ class PENNetEngine(Engine):
 
     def _forward(self, run: _Request, crops: list[Crop], image, hole, source, want_flow):
         """One batch of equal-size crops -> [(box-sized float result, box-sized flow or None, side
-        in image px of a source patch: the finest ATN's 4x4 patch at half resolution, 8 model px)]."""
+        in image px of a source patch)]. The flow's grid is the attention's matching grid (PEN-Net's
+        finest ATN: 1/4, DeepFill's contextual attention: 1/8 of the model size); a source patch
+        is 4x4 cells of the map at twice that resolution, so two grid cells wide."""
         pieces = [cut(c, image, hole, source) for c in crops]
         dev = run.device
         img = torch.from_numpy(np.stack([p[0] for p in pieces])).permute(0, 3, 1, 2).to(dev)
@@ -189,8 +201,10 @@ class PENNetEngine(Engine):
             out, grid = self._generate(run, img, msk, src, want_flow, "fp32")
         out = ((out.float() + 1.0) * 127.5).clamp_(0, 255).permute(0, 2, 3, 1).cpu().numpy()
         grid = grid.cpu().numpy() if grid is not None else None
-        return [(uncut(c, out[i]), flow_to_box(c, grid[i]) if grid is not None else None, 8.0 / c.scale)
-                for i, c in enumerate(crops)]
+        if grid is None:
+            return [(uncut(c, out[i]), None, None) for i, c in enumerate(crops)]
+        cell = crops[0].model_size[0] // grid.shape[1]  # model px per grid cell (crops share a size)
+        return [(uncut(c, out[i]), flow_to_box(c, grid[i], cell), 2.0 * cell / c.scale) for i, c in enumerate(crops)]
 
     def _generate(self, run: _Request, img, msk, src, want_flow, precision):
         with torch.inference_mode(), autocast(run.device, precision):

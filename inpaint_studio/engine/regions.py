@@ -237,7 +237,7 @@ def uncut(crop: Crop, output: np.ndarray) -> np.ndarray:
     bh, bw = crop.box_size
     if (sh, sw) != (bh, bw):
         out = cv2.resize(out, (bw, bh), interpolation=cv2.INTER_CUBIC)
-    return np.clip(out, 0.0, 255.0)
+    return np.clip(out, 0.0, 255.0, out=out)  # in place: the box may be a whole large photo
 
 
 def flow_to_box(crop: Crop, grid: np.ndarray, cell: int = 4) -> np.ndarray:

@@ -1,9 +1,11 @@
 """Model registry: bundled models (models/ beside the package) and user models (user data dir).
 
 A model is two files with the same stem, its id: `<id>.safetensors` (the generator's state dict)
-and `<id>.json` (its card, contracts.card.ModelCard: architecture and attention options, training
-data, metrics, licence).
-The card is written last, so a model without a card is an unfinished write and is ignored.
+and `<id>.json` (its card, contracts.card.ModelCard: architecture (PEN-Net or DeepFill v1, built
+by network.make_generator) and attention options, training data, metrics, licence).
+The card is written last, so a model without a card is an unfinished write: it is never listed,
+and the leftovers of a write that was killed (temporaries, card-less weights this program wrote)
+are removed from the user folder when it is next listed.
 Weights are never unpickled: safetensors only; a released PEN-Net checkpoint (.pth) is read with
 torch.load(weights_only=True) once, to convert it.
 """
@@ -13,18 +15,24 @@ import copy
 import json
 import os
 import re
-import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from ..contracts.card import CARD_FORMAT, Architecture, CardError, ModelCard, Training, read_card_text
-from ..network import AFFINITIES, ATTENTION_MODES, PENNetGenerator
+from ..atomic import sweep, temp_path
+from ..contracts.card import (CARD_FORMAT, DEFAULT_ARCHITECTURE, Architecture, CardError, ModelCard, Training,
+                              far_behind, read_card_text)
+from ..network import AFFINITIES, ATTENTION_MODES, GENERATORS, make_generator
 from ..paths import BUNDLED_MODELS_DIR, user_data_root, user_models_dir
+
+# weights without a card this old are the leftovers of a killed write (the card follows the
+# weights within milliseconds)
+ORPHAN_SECONDS = 60
 
 
 class RegistryError(ValueError):
@@ -54,6 +62,7 @@ class ModelRegistry:
 
     # -- listing --------------------------------------------------------------------------------
     def models(self) -> list[ModelInfo]:
+        remove_unfinished(self.user_dir)
         found = _scan(self.bundled_dir, bundled=True)
         taken = {m.id for m in found}
         found += [m for m in _scan(self.user_dir, bundled=False) if m.id not in taken]
@@ -77,6 +86,16 @@ class ModelRegistry:
                 return info.id
         return models[0].id if models else None
 
+    def far_behind(self, model_id: str) -> list[str]:
+        """Why the model's own figures put it far behind (contracts.card.far_behind), compared with
+        the bundled default model, which is the reference and is never behind itself."""
+        info = self.get(model_id)
+        bundled = [m for m in self.models() if m.bundled]
+        reference = next((m for m in bundled if m.card.default), bundled[0] if bundled else None)
+        if reference is None or reference.id == model_id:
+            return far_behind(info.card) if reference is None else []
+        return far_behind(info.card, reference.card)
+
     # -- changes ----------------------------------------------------------------------------------
     def set_default(self, model_id: str) -> None:
         self.get(model_id)
@@ -84,10 +103,7 @@ class ModelRegistry:
 
     def rename(self, model_id: str, new_name: str) -> ModelInfo:
         info = self._user_model(model_id, "rename")
-        new_name = new_name.strip()
-        if not new_name:
-            raise RegistryError("A model name cannot be empty.")
-        info.card.name = new_name
+        info.card.name = _checked_name(new_name)
         _write_json_atomic(info.card_path, info.card.to_dict())
         return self.get(model_id)
 
@@ -106,6 +122,7 @@ class ModelRegistry:
         path = Path(path)
         if not path.is_file():
             raise RegistryError(f"{path}: no such file.")
+        name = _checked_name(name)
         card = ModelCard(architecture=Architecture(affinity="release", attention=attention or "reference"),
                          training=Training(imported_from=path.name),
                          licence="as published with the imported checkpoint")
@@ -117,6 +134,8 @@ class ModelRegistry:
                 card.training = Training(imported_from=path.name)
                 if attention:
                     card.architecture.attention = attention
+                # the card is checked where it lies, so an error names it, not the model to be written
+                _check_architecture(card.architecture, sibling)
         else:
             state = _read_release_checkpoint(path)
         return save_generator(state, name, card, directory=self.user_dir)
@@ -145,31 +164,31 @@ def save_generator(generator_or_state, name: str, card: ModelCard | dict | None 
     model directory (or `directory`) and return its ModelInfo. `card` says what is known of the
     model (a ModelCard, or its JSON form); its id, name, format, creation time and weights file
     are set here."""
+    name = _checked_name(name)
     state = generator_or_state.state_dict() if isinstance(generator_or_state, torch.nn.Module) else generator_or_state
-    state = _validated(state, f"the weights for '{name}'")
-    directory = Path(directory) if directory else user_models_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    model_id = _unique_id(directory, name)
-    weights_path = directory / f"{model_id}.safetensors"
-    tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
-               for k, v in state.items()}
     try:
         full_card = copy.deepcopy(card) if isinstance(card, ModelCard) else \
             ModelCard.from_dict(card or {}, f"the card for '{name}'")
     except CardError as exc:
         raise RegistryError(str(exc)) from None
+    _check_architecture(full_card.architecture, f"the card for '{name}'")
+    state = _validated(state, f"the weights for '{name}'", full_card.architecture)
+    tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+               for k, v in state.items()}
+    directory = Path(directory) if directory else user_models_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    model_id = _unique_id(directory, name)
+    weights_path = directory / f"{model_id}.safetensors"
     full_card.format, full_card.id, full_card.name = CARD_FORMAT, model_id, name
     full_card.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     full_card.weights.file, full_card.weights.dtype = weights_path.name, str(dtype).replace("torch.", "")
-    _check_architecture(full_card.architecture, weights_path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{model_id}-", suffix=".tmp", dir=directory)
-    os.close(fd)
+    remove_unfinished(directory)
+    tmp = temp_path(weights_path)
     try:
-        save_file(tensors, tmp, metadata={"format": CARD_FORMAT, "name": name})
+        save_file(tensors, str(tmp), metadata={"format": CARD_FORMAT, "name": name})
         os.replace(tmp, weights_path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
     _write_json_atomic(directory / f"{model_id}.json", full_card.to_dict())
     return _info(directory / f"{model_id}.json", bundled=False)
 
@@ -187,12 +206,12 @@ def read_model(card_path: str | Path) -> ModelInfo:
 
 
 def load_generator(info: ModelInfo, device: str | torch.device = "cpu",
-                   dtype: torch.dtype = torch.float32) -> PENNetGenerator:
-    """A ready generator (eval mode, no gradients) configured from the model's card."""
+                   dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+    """A ready generator (eval mode, no gradients) of the card's architecture, configured from it."""
     arch = info.architecture
     _check_architecture(arch, info.card_path)
-    state = _validated(_read_safetensors(info.weights_path), str(info.weights_path))
-    generator = PENNetGenerator(attention=arch.attention, affinity=arch.affinity, cnum=arch.cnum)
+    state = _validated(_read_safetensors(info.weights_path), str(info.weights_path), arch)
+    generator = make_generator(arch.name, attention=arch.attention, affinity=arch.affinity, cnum=arch.cnum)
     generator.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=True)
     generator.eval().requires_grad_(False)
     # channels-last weights make the convolutions ~1.3x faster on CPU (and suit tensor cores)
@@ -209,14 +228,15 @@ def discriminator_path(info: ModelInfo) -> Path | None:
     return path if path.is_file() else None
 
 
-def load_discriminator(path: str | Path, dtype: torch.dtype = torch.float32):
-    """A PatchDiscriminator with the weights of `path`, loaded strictly (every name and shape must
-    match), in training mode: it exists to continue training."""
-    from ..network import PatchDiscriminator
+def load_discriminator(path: str | Path, dtype: torch.dtype = torch.float32, arch: str = DEFAULT_ARCHITECTURE):
+    """The discriminator a generator of `arch` is trained against, with the weights of `path`,
+    loaded strictly (every name and shape must match), in training mode: it exists to continue
+    training."""
+    from ..network import make_discriminator
 
     path = Path(path)
     state = _read_safetensors(path)
-    discriminator = PatchDiscriminator()
+    discriminator = make_discriminator(arch)
     try:
         discriminator.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=True)
     except RuntimeError as exc:
@@ -227,33 +247,39 @@ def load_discriminator(path: str | Path, dtype: torch.dtype = torch.float32):
     return discriminator
 
 
-def expected_keys() -> dict[str, tuple[int, ...]]:
-    return {k: tuple(v.shape) for k, v in PENNetGenerator().state_dict().items()}
+def expected_keys(arch: Architecture | None = None) -> dict[str, tuple[int, ...]]:
+    """Parameter names and shapes of the architecture's generator (default: PEN-Net's release)."""
+    arch = arch or Architecture()
+    key = (arch.name, arch.cnum)
+    if key not in _EXPECTED:
+        _EXPECTED[key] = {k: tuple(v.shape) for k, v in make_generator(arch.name, cnum=arch.cnum).state_dict().items()}
+    return _EXPECTED[key]
 
 
-_EXPECTED: dict[str, tuple[int, ...]] | None = None
+_EXPECTED: dict[tuple[str, int], dict[str, tuple[int, ...]]] = {}
 
 
-def _validated(state: dict, what: str) -> dict:
-    """Strip DataParallel prefixes and check names and shapes against the release layout."""
-    global _EXPECTED
-    if _EXPECTED is None:
-        _EXPECTED = expected_keys()
+def _validated(state: dict, what: str, arch: Architecture | None = None) -> dict:
+    """Strip DataParallel prefixes and check names and shapes against the architecture's layout
+    (default: PEN-Net's release, e.g. an imported checkpoint)."""
+    arch = arch or Architecture()
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise RegistryError(f"{what}: not a state dict of tensors.")
+    expected = expected_keys(arch)
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    missing = sorted(set(_EXPECTED) - set(state))
-    unexpected = sorted(set(state) - set(_EXPECTED))
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
         parts = []
         if missing:
             parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
-        raise RegistryError(f"{what}: not PEN-Net generator weights: {'; '.join(parts)} parameters.")
-    wrong = [f"{k} is {tuple(v.shape)}, expected {_EXPECTED[k]}" for k, v in state.items() if tuple(v.shape) != _EXPECTED[k]]
+        raise RegistryError(f"{what}: not {arch.label} generator weights: {'; '.join(parts)} parameters.")
+    wrong = [f"{k} is {tuple(v.shape)}, expected {expected[k]}" for k, v in state.items() if tuple(v.shape) != expected[k]]
     if wrong:
-        raise RegistryError(f"{what}: parameter shapes do not match PEN-Net: {'; '.join(wrong[:3])}.")
+        raise RegistryError(f"{what}: parameter shapes do not match {arch.label} with {arch.cnum} base channels: "
+                            f"{'; '.join(wrong[:3])}.")
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise RegistryError(f"{what}: weights contain NaN or infinite values (e.g. {bad[0]}).")
@@ -261,8 +287,9 @@ def _validated(state: dict, what: str) -> dict:
 
 
 def _check_architecture(arch: Architecture, where) -> None:
-    if arch.name != "pennet":
-        raise RegistryError(f"{where}: unsupported architecture {arch.name!r} (this version runs 'pennet').")
+    if arch.name not in GENERATORS:
+        raise RegistryError(f"{where}: unsupported architecture {arch.name!r} "
+                            f"(this version runs {', '.join(repr(k) for k in GENERATORS)}).")
     if arch.attention not in ATTENTION_MODES:
         raise RegistryError(f"{where}: attention must be one of {ATTENTION_MODES}, not {arch.attention!r}.")
     if arch.affinity not in AFFINITIES:
@@ -286,7 +313,7 @@ def _read_release_checkpoint(path: Path) -> dict:
         if "Weights only load failed" in text:
             reason = "corrupt, or it holds objects other than tensors, which are never unpickled"
         else:
-            reason = (text.splitlines()[0] if text else type(exc).__name__)[:200]
+            reason = _short(text.splitlines()[0]) if text else type(exc).__name__
         raise RegistryError(f"{path}: not a readable PyTorch checkpoint ({reason}).") from None
     if isinstance(data, dict) and "netG" in data:
         data = data["netG"]
@@ -336,12 +363,53 @@ def _unique_id(directory: Path, name: str) -> str:
 
 def _write_json_atomic(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
+    tmp = temp_path(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=False)
             fh.write("\n")
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """Whole sentences up to about `limit` characters (never cut inside one), object reprs out."""
+    text = re.sub(r"<[^<>]* object at 0x[0-9a-fA-F]+>", "the data", " ".join(text.split()))
+    sentences = re.split(r"(?<=[.;!?])\s+", text)
+    out = sentences[0]
+    for sentence in sentences[1:]:
+        if len(out) + 1 + len(sentence) > limit:
+            return out + " (…)"
+        out += " " + sentence
+    return out
+
+
+def _checked_name(name) -> str:
+    name = name.strip() if isinstance(name, str) else ""
+    if not name:
+        raise RegistryError("A model name cannot be empty or only spaces: it is the name shown in the model list.")
+    return name
+
+
+def remove_unfinished(directory: Path, now: float | None = None) -> list[Path]:
+    """Remove what a killed save left in a user model folder: temporaries whose writer is gone,
+    and weights without a card that this program wrote (their metadata says so) more than
+    ORPHAN_SECONDS ago. Weights someone put there by hand are left alone. -> what was removed."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = sweep(directory, now)
+    now = time.time() if now is None else now
+    for weights in directory.glob("*.safetensors"):
+        try:
+            if weights.with_suffix(".json").exists() or now - weights.stat().st_mtime < ORPHAN_SECONDS:
+                continue
+            with safe_open(str(weights), "pt") as fh:
+                ours = (fh.metadata() or {}).get("format") == CARD_FORMAT
+            if ours:
+                weights.unlink()
+                removed.append(weights)
+        except (OSError, SafetensorError, ValueError, RuntimeError):
+            continue  # unreadable: not provably ours
+    return removed

@@ -29,6 +29,9 @@ def _up(t):
 
 
 class PENNetGenerator(nn.Module):
+    multiple = MULTIPLE
+    attention_stride = 4  # the finest ATN matches (and its flow points) on the 1/4 grid
+
     def __init__(self, attention: str = "holes", affinity: str = "release", cnum: int = 32):
         super().__init__()
         leaky = lambda: nn.LeakyReLU(0.2, inplace=True)  # noqa: E731

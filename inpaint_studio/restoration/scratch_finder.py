@@ -2,7 +2,7 @@
 
 No Qt, no torch: classical filtering on the luminance, in three steps.
 
-1. Line contrast. For 12 orientations and half-widths of 2, 3 and 4 px, a pixel's contrast is
+1. Line contrast. For 12 orientations and half-widths of 2, 3, 4 and 6 px, a pixel's contrast is
    how much brighter (darker) it is than *both* sides, sampled across the line. It is penalised
    when the sides further out are darker still (a wide band, not a thin line) and divided by a
    local unit: a fixed floor, plus the local texture level (median line response over ~45 px),
@@ -11,12 +11,19 @@ No Qt, no torch: classical filtering on the luminance, in three steps.
    ground scores high. The result is z, "contrast in local units".
 2. Scratches. z is averaged along each orientation over 32 px (line evidence). Pixels with both
    line evidence and contrast are grouped; a group is kept when it is long, nearly straight and
-   has a high mean z. Kept groups then grow along their own direction (up to 31 px ahead, 4
-   rounds) into weaker pixels of the same orientation, which bridges gaps and the parts where a
-   scratch crosses busy image content.
+   has a high mean z. Picture structure is ranked low: a group with lines of its orientation
+   beside it on both sides, 4-40 px away (planks, fences, blinds, window bars, text), or with
+   unlike sides (4 px across, smoothed, 2.5 units apart, or beyond the border) along more than
+   30 % of its length (an outline, a frame) needs a mean z up to 4x / 7x higher. Kept groups then
+   grow along their own direction (up to 31 px ahead, 4 rounds) into weaker pixels of the same
+   orientation, which bridges gaps and the parts where a scratch crosses busy image content.
 3. Dust. Contrast against the brightest (darkest) pixel of a ring around the pixel (radius 3
    and 5 px) instead of two sides, in units that grow with the strongest gradient on a wider
    ring; small compact groups with a strong enough peak are dust.
+
+4. Halos. A defect found grows into the pixels within 2 px of it that stand out the same way
+   (top-hat or black-hat with a 13 px disc, 1.25 local units): the soft rim a speck or a scratch
+   leaves on a scan, which a fill must not copy back in.
 
 The union is dilated by one pixel so the proposal covers the defect's soft edge.
 
@@ -35,8 +42,8 @@ mapped back and refined at full resolution with a small top-hat / black-hat.
 A slider. `DefectAnalysis(image)` does the sensitivity-independent work once; its `mask(s)`
 then costs little (re-thresholding, growth, refinement) and equals `find_defects(image, s)`.
 
-Its precision and recall on synthetic damage over real photos: scratch_finder_eval.py
-(`python -m inpaint_studio scratch-finder-eval --photos DIR`).
+Its precision and recall on synthetic damage over real photos, and the PSNR of the photos it
+restores: restore_eval.py (`python -m inpaint_studio restore-eval --photos DIR`).
 """
 from __future__ import annotations
 
@@ -55,7 +62,7 @@ MIN_SIDE = 16             # smaller images hold no line to find
 
 # Line contrast (working pixels, grey levels)
 N_ANGLES = 12
-HALF_WIDTHS = (2, 3, 4)   # side samples at +-d across the line: lines up to ~2d - 1 px wide
+HALF_WIDTHS = (2, 3, 4, 6)   # side samples at +-d across the line: lines up to ~2d - 1 px wide
 WIDE_STEP = 2             # "further out" samples at d + 2 ...
 WIDE_PENALTY = 3.0        # ... and the penalty when those are beyond the near sides
 CLUTTER_STEPS = (2, 4)    # gradient sampled at d + 2 and d + 4 on both sides
@@ -72,6 +79,13 @@ GROW_EVIDENCE = 0.2
 GROW_STEPS = 5            # growth corridor: 2 ** 5 - 1 = 31 px ahead of and behind a scratch
 GROW_ROUNDS = 4
 MAX_BEND = 0.12           # spread across / length along a scratch group (straight-ish)
+PARALLEL_GAP = 4          # a parallel line beside a group: at least this far across it ...
+PARALLEL_REACH = 40       # ... and at most this far, on both sides (regular structure)
+PARALLEL_PENALTY = 3.0    # contrast needed: x (1 + PARALLEL_PENALTY x share with parallels)
+SIDE_STEP = 4             # a line's sides, px across it ...
+SIDES_Z = 2.5             # ... differ when this many local units apart (an outline, not a scratch)
+SIDES_FREE = 0.3          # a group with unlike sides along more than this share of it ...
+SIDES_PENALTY = 6.0       # ... needs x (1 + SIDES_PENALTY x the excess, scaled to 0..1) contrast
 
 # Dust grouping
 DUST_RADII = (3, 5)       # ring radii: specks up to ~9 px across
@@ -86,6 +100,11 @@ SCRATCH_Z = 1.5           # mean z of a scratch group
 MIN_LENGTH = 30.0         # scratch length, working px
 GROW_Z = 0.6              # z of pixels a scratch may grow into
 DUST_Z = 1.3              # peak z of a dust speck
+
+# Halos: a found defect grows into the pixels around it that stand out the same way
+HALO_SE = 6               # radius of the disc the halo's background is measured with, working px
+HALO_Z = 1.25             # a halo pixel stands out by this many local units
+HALO_REACH = 2            # and lies within this many working px of the defect
 
 # Full-resolution refinement of large images
 REFINE_FRACTION = 0.5     # keep full-res pixels with at least this many contrast units
@@ -107,6 +126,18 @@ def thresholds(sensitivity: float) -> Thresholds:
     f = 1.6 ** (1.0 - 2.0 * s)
     return Thresholds(scratch_z=SCRATCH_Z * f, min_length=MIN_LENGTH * f, max_bend=MAX_BEND,
                       grow_z=GROW_Z * f, dust_z=DUST_Z * f)
+
+
+def explain(sensitivity: float, shape: tuple[int, ...] | None = None) -> str:
+    """What a sensitivity means, in words (the panel shows it under its slider). `shape`: the
+    photo's, so that lengths are in its pixels."""
+    th = thresholds(sensitivity)
+    factor = max(max(shape[:2]) / WORK_SIDE, 1.0) if shape is not None else 1.0
+    return (f"Finds scratches with at least {th.scratch_z:.1f}x the contrast of the texture around "
+            f"them and {th.min_length * factor:.0f} px or longer, and specks with {th.dust_z:.1f}x. "
+            f"Lines beside parallel lines (planks, fences, text) or along an outline need up to "
+            f"{1 + max(PARALLEL_PENALTY, SIDES_PENALTY):.0f}x more. Higher finds fainter and shorter "
+            "defects, and more false ones on busy detail; lower only the obvious ones.")
 
 
 def find_defects(image: np.ndarray, sensitivity: float = 0.5, kinds: Iterable[str] = KINDS,
@@ -152,6 +183,7 @@ class DefectAnalysis:
         self.scratch_groups: dict[int, tuple] = {}
         self.dust_groups: dict[int, tuple] = {}
         self.units: dict[int, np.ndarray] = {}
+        self.halo: dict[int, np.ndarray] = {}     # per polarity: pixels a defect's halo may take
         self.empty = min(size) < MIN_SIDE or not self.kinds
         if self.empty:
             tick(1.0, "Done")
@@ -174,11 +206,12 @@ class DefectAnalysis:
             gm = _gradient(g)
             for p in pols:
                 self.units[p] = unit
+                self.halo[p] = _halo_pixels(work, unit, p)
             if "scratches" in self.kinds:
                 maps = _line_maps(g, unit, gm, pols, lambda a: stage(0.85 * a, "Looking for scratches"), counts)
                 stage(0.85, "Grouping scratches")
                 for p in pols:
-                    self.scratch_groups[p] = _scratch_groups(*maps[p])
+                    self.scratch_groups[p] = _scratch_groups(*maps[p], g, unit)
             if "dust" in self.kinds:
                 stage(0.92, "Looking for dust")
                 for p in pols:
@@ -200,6 +233,9 @@ class DefectAnalysis:
             found[p] |= _accept_scratches(groups, th)
         for p, groups in self.dust_groups.items():
             found[p] |= _accept_dust(groups, th)
+        for p in found:
+            if p in self.halo and found[p].any():
+                found[p] = _grow_halo(found[p], self.halo[p])
         tick(0.5, "Refining at full size" if self.factor > 1 else "Finishing")
         if self.factor > 1:
             mask = _refine(self.grey, found, self.units, self.factor)
@@ -382,6 +418,8 @@ def _line_sum(a: np.ndarray, i: int) -> np.ndarray:
 def _add_shifted(dst: np.ndarray, src: np.ndarray, dx: int, dy: int) -> None:
     """dst[y, x] += src[y + dy, x + dx] where that exists."""
     h, w = src.shape
+    if abs(dx) >= w or abs(dy) >= h:
+        return
     ys, yd = (slice(dy, h), slice(0, h - dy)) if dy >= 0 else (slice(0, h + dy), slice(-dy, h))
     xs, xd = (slice(dx, w), slice(0, w - dx)) if dx >= 0 else (slice(0, w + dx), slice(-dx, w))
     dst[yd, xd] += src[ys, xs]
@@ -391,6 +429,8 @@ def _shifted(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
     """out[y, x] = a[y + dy, x + dx], zero outside."""
     h, w = a.shape
     out = np.zeros_like(a)
+    if abs(dx) >= w or abs(dy) >= h:
+        return out                                  # shifted wholly outside: nothing lands
     ys, yd = (slice(dy, h), slice(0, h - dy)) if dy >= 0 else (slice(0, h + dy), slice(-dy, h))
     xs, xd = (slice(dx, w), slice(0, w - dx)) if dx >= 0 else (slice(0, w + dx), slice(-dx, w))
     out[yd, xd] = a[ys, xs]
@@ -399,9 +439,10 @@ def _shifted(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
 
 # -- scratches ------------------------------------------------------------------------------------
 
-def _scratch_groups(evidence, z_best, angle, z_max):
+def _scratch_groups(evidence, z_best, angle, z_max, g, unit):
     """Seeds (line evidence and contrast) grouped into 8-connected groups, with each group's
-    mean z, length and spread; plus what acceptance and growth need later."""
+    mean z, length, spread, parallel share and one-sided share; plus what acceptance and growth
+    need later."""
     seed = ((evidence >= SEED_EVIDENCE) & (z_best >= SEED_Z)).astype(np.uint8)
     n, labels = cv2.connectedComponents(seed, connectivity=8)
     ys, xs = np.nonzero(seed)
@@ -409,14 +450,83 @@ def _scratch_groups(evidence, z_best, angle, z_max):
     area = np.maximum(np.bincount(lab, minlength=n), 1).astype(np.float64)
     mean_z = np.bincount(lab, np.minimum(z_best[ys, xs], 5.0), n) / area
     length, spread = _extent(xs, ys, lab, n, area)
+    parallel = np.bincount(lab, _parallel(seed, angle)[ys, xs], n) / area
+    one_sided = np.bincount(lab, _one_sided(g, unit, angle)[ys, xs], n) / area
     candidates = (evidence >= GROW_EVIDENCE) & (z_max > 0)
     grow_z = np.where(candidates, z_max, 0).astype(np.float32)   # 0 = never a growth target
-    return labels, mean_z, length, spread, angle, grow_z
+    return labels, mean_z, length, spread, parallel, one_sided, angle, grow_z
+
+
+def _parallel(seed: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """float32 HxW: 1 where a line pixel is a rung of a regular structure (planks, fences,
+    blinds, window bars, lines of text): another line of its orientation (+-15 degrees) lies
+    beside it PARALLEL_GAP to PARALLEL_REACH px away across it on both sides, or, at the edge of
+    the structure, on one side and another one beyond that. A scratch crosses such structure or
+    lies alone."""
+    out = np.zeros(seed.shape, np.float32)
+    span = PARALLEL_REACH - PARALLEL_GAP
+    for i in range(N_ANGLES):
+        own = seed & (angle == i).view(np.uint8)
+        if not own.any():
+            continue
+        lines = seed & _near_angle(angle, i).view(np.uint8)
+        nx, ny = _direction((i + N_ANGLES // 2) % N_ANGLES)          # across the line
+        near, far = [], []
+        for sign in (1, -1):
+            reach = _line_reach(lines, nx * sign, ny * sign, span)
+            for out_list, start in ((near, PARALLEL_GAP), (far, PARALLEL_REACH)):
+                out_list.append(_shifted(reach, round(start * nx * sign), round(start * ny * sign)))
+        rung = cv2.bitwise_or(cv2.bitwise_and(near[0], near[1]),
+                              cv2.bitwise_or(cv2.bitwise_and(near[0], far[0]), cv2.bitwise_and(near[1], far[1])))
+        out[own > 0] = rung[own > 0]
+    return out
+
+
+def _one_sided(g: np.ndarray, unit: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """float32 HxW: 1 where the photo on the two sides of a line pixel (SIDE_STEP px across it,
+    smoothed) differs by SIDES_Z local units or more, or where one side is outside the photo.
+    A line between two different regions (an outline, the rim of an object) or along the border
+    (a frame) is part of the picture; a scratch lies over one region, or crosses regions, so
+    most of its length has alike sides."""
+    sm = cv2.GaussianBlur(g, (5, 5), 1.2)
+    h, w = g.shape
+    out = np.zeros(g.shape, np.float32)
+    for i in range(N_ANGLES):
+        sel = angle == i
+        if not sel.any():
+            continue
+        nx, ny = _direction((i + N_ANGLES // 2) % N_ANGLES)
+        ox, oy = round(nx * SIDE_STEP), round(ny * SIDE_STEP)
+        differ = cv2.absdiff(_shifted(sm, ox, oy), _shifted(sm, -ox, -oy)) >= SIDES_Z * unit
+        ax, ay = abs(ox), abs(oy)     # a side beyond the border: nothing to compare with
+        if ax:
+            differ[:, :ax] = True
+            differ[:, w - ax:] = True
+        if ay:
+            differ[:ay] = True
+            differ[h - ay:] = True
+        out[sel & differ] = 1.0
+    return out
+
+
+def _line_reach(a: np.ndarray, dx: float, dy: float, length: int) -> np.ndarray:
+    """uint8: 1 where `a` has a 1 within `length` px ahead in direction (dx, dy), by doubling."""
+    acc = a.copy()
+    step = 1
+    while step <= length // 2 + 1:
+        cv2.max(acc, _shifted(acc, round(dx * step), round(dy * step)), dst=acc)
+        step *= 2
+    return acc
 
 
 def _accept_scratches(groups, th: Thresholds) -> np.ndarray:
-    labels, mean_z, length, spread, angle, grow_z = groups
-    keep = (mean_z >= th.scratch_z) & (length >= th.min_length) & (spread <= th.max_bend * length)
+    labels, mean_z, length, spread, parallel, one_sided, angle, grow_z = groups
+    # Picture structure is ranked low: a group with parallel lines beside it (regular structure)
+    # or with unlike sides along most of it (an outline, a frame) needs up to 1 + PENALTY times
+    # a lone scratch's contrast. A scratch crossing busy content has unlike sides here and there.
+    outline = np.clip((one_sided - SIDES_FREE) / (1.0 - SIDES_FREE), 0.0, 1.0)
+    needed = th.scratch_z * (1.0 + PARALLEL_PENALTY * parallel) * (1.0 + SIDES_PENALTY * outline)
+    keep = (mean_z >= needed) & (length >= th.min_length) & (spread <= th.max_bend * length)
     keep[0] = False
     if not keep.any():
         return np.zeros(labels.shape, bool)
@@ -517,6 +627,28 @@ def _dust_groups(g, unit, gm, pol):
 def _accept_dust(groups, th: Thresholds) -> np.ndarray:
     labels, peak, small = groups
     return (small & (peak >= th.dust_z))[labels]
+
+
+# -- halos ----------------------------------------------------------------------------------------
+
+def _halo_pixels(work: np.ndarray, unit: np.ndarray, pol: int) -> np.ndarray:
+    """bool HxW: pixels lighter (pol 1) or darker (-1) than their surroundings by HALO_Z local
+    units: a top-hat (black-hat) with a disc wider than any line found, so a defect's soft rim
+    stands out of the photo around it as much as its core does."""
+    op = cv2.MORPH_TOPHAT if pol > 0 else cv2.MORPH_BLACKHAT
+    se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * HALO_SE + 1,) * 2)
+    return cv2.morphologyEx(work, op, se).astype(np.float32) >= HALO_Z * unit
+
+
+def _grow_halo(found: np.ndarray, halo: np.ndarray) -> np.ndarray:
+    """`found` plus the halo pixels within HALO_REACH px of it that connect to it. The more is
+    found, the more grows (a higher sensitivity still never loses a pixel)."""
+    band = cv2.dilate(found.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * HALO_REACH + 1,) * 2)) > 0
+    n, labels = cv2.connectedComponents((found | (band & halo)).astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[np.unique(labels[found])] = True
+    keep[0] = False
+    return keep[labels]
 
 
 # -- large images ---------------------------------------------------------------------------------

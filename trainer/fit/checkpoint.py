@@ -98,6 +98,15 @@ def latest_checkpoint(directory: Path) -> tuple[Path, dict] | None:
     return None
 
 
+def checkpoint_architecture(payload: dict) -> dict:
+    """The network a checkpoint holds: {"name", "cnum"}. Checkpoints written before the
+    architecture was recorded hold PEN-Net, whose width the first convolution tells."""
+    found = payload.get("architecture")
+    if found:
+        return found
+    return {"name": "pennet", "cnum": int(payload["generator"]["dw_conv01.0.weight"].shape[0])}
+
+
 def remove_stale_temporaries(directory: Path) -> None:
     """Half-written files of a process that was killed while writing."""
     for p in Path(directory).glob(".ckpt-*.tmp") if Path(directory).is_dir() else ():

@@ -26,6 +26,7 @@ def build_config(given: dict, saved: dict | None = None) -> TrainConfig:
                 raise ValueError(f"--{key.replace('_', '-')} cannot change when resuming "
                                  f"(the run was started with {saved.get(key)!r})")
     values.update({k: v for k, v in given.items() if v is not None})
+    # the architecture's objective, then what the saved run and the options change
     weights = dict((saved or {}).get("weights") or {})
     weights.update(given.get("weights") or {})
     values["weights"] = weights
@@ -35,20 +36,27 @@ def build_config(given: dict, saved: dict | None = None) -> TrainConfig:
 
 
 def _check(c: TrainConfig) -> None:
+    from inpaint_studio.contracts.card import ARCHITECTURES
+    from inpaint_studio.contracts.training import MASK_KINDS
     from inpaint_studio.network import AFFINITIES, ATTENTION_MODES
 
-    from inpaint_studio.contracts.training import MASK_KINDS
-
     problems = []
+    if c.arch not in ARCHITECTURES:
+        problems.append(f"--arch must be one of {', '.join(ARCHITECTURES)}, not {c.arch!r}")
+    if c.cnum < 2 or c.cnum % 2:
+        problems.append(f"--cnum must be an even number of channels, at least 2, not {c.cnum}")
+    if not 0 < c.weights.discount <= 1:
+        problems.append(f"--hole-discount must be in (0, 1], not {c.weights.discount}")
     if c.size < 64 or c.size % 64:
-        problems.append(f"--size must be a multiple of 64 (PEN-Net halves it six times), not {c.size}")
+        problems.append(f"--size must be a multiple of 64 (PEN-Net halves it six times, and the app's crops "
+                        f"are multiples of 64 for every model), not {c.size}")
     if c.iterations < 0:
         problems.append("--iterations cannot be negative")
     if c.batch_size is not None and c.batch_size < 1:
         problems.append("--batch-size must be at least 1")
     if not c.lr > 0 or (c.d_lr is not None and not c.d_lr > 0):
         problems.append("learning rates must be positive")
-    for name in ("checkpoint_every", "val_every", "log_every", "keep_checkpoints"):
+    for name in ("checkpoint_every", "val_every", "log_every", "keep_checkpoints", "val_images"):
         if getattr(c, name) < 1:
             problems.append(f"--{name.replace('_', '-')} must be at least 1")
     if c.masks not in MASK_KINDS:

@@ -8,7 +8,7 @@ from inpaint_studio import __version__
 from inpaint_studio.contracts.card import Architecture, Metrics, ModelCard, Training
 from inpaint_studio.contracts.runs import CHECKPOINTS_DIR
 
-from .checkpoint import latest_checkpoint, load_checkpoint
+from .checkpoint import checkpoint_architecture, latest_checkpoint, load_checkpoint
 
 # the config entries that describe how the weights were made (the rest is bookkeeping)
 CARD_CONFIG_KEYS = ("size", "batch_size", "lr", "d_lr", "betas", "masks", "weights", "seed", "precision",
@@ -43,13 +43,14 @@ def model_card(payload: dict, name: str, checkpoint: Path) -> ModelCard:
     data = payload.get("data") or {}
     base = payload.get("base") or {}
     metrics = payload.get("metrics") or {}
-    cnum = int(payload["generator"]["dw_conv01.0.weight"].shape[0])
+    held = checkpoint_architecture(payload)
+    architecture = Architecture(name=held["name"], cnum=int(held["cnum"]), input_size=cfg["size"],
+                                attention=cfg["attention"], affinity=cfg["affinity"])
     origin = f"fine-tuned from '{base.get('name')}'" if base else "trained from scratch"
     return ModelCard(
         name=name,
-        description=f"PEN-Net {origin} on {data.get('images', '?')} images from {data.get('path', '?')}.",
-        architecture=Architecture(cnum=cnum, input_size=cfg["size"], attention=cfg["attention"],
-                                  affinity=cfg["affinity"]),
+        description=f"{architecture.label} {origin} on {data.get('images', '?')} images from {data.get('path', '?')}.",
+        architecture=architecture,
         training=Training(
             data={"path": data.get("path"), "images": data.get("images"), "megapixels": data.get("megapixels"),
                   "train_images": data.get("train_images"), "validation": data.get("validation")},

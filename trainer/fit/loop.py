@@ -26,11 +26,11 @@ from torch.utils.data import DataLoader
 from inpaint_studio.contracts.runs import CHECKPOINTS_DIR, RUN_FILE, SAMPLES_DIR, STOP_FILE
 from inpaint_studio.contracts.training import batch_size_for, resolved_record, saved_settings, workers_for
 from inpaint_studio.engine.device import TRAINING, resolve_precision
-from inpaint_studio.network import PatchDiscriminator, PENNetGenerator
+from inpaint_studio.network import make_discriminator, make_generator
 
 from . import distributed
-from .checkpoint import (CheckpointError, latest_checkpoint, list_checkpoints, remove_stale_temporaries,
-                         save_checkpoint)
+from .checkpoint import (CheckpointError, checkpoint_architecture, latest_checkpoint, list_checkpoints,
+                         remove_stale_temporaries, save_checkpoint)
 from .config import TrainConfig, build_config
 from .data import SampleStream, TrainImages, ValImages, collate, holdout, scan_folder
 from ..events import EventWriter
@@ -51,6 +51,7 @@ def prepare_config(given: dict, resume: bool) -> TrainConfig:
     out = given.get("out")
     if given.get("base"):
         given = {**given, "base": resolve_base(given["base"])}
+        given.update(base_architecture(given))
     if given.get("warm_start") and not resume:
         given = warm_start_settings(given)
     if resume:
@@ -59,14 +60,30 @@ def prepare_config(given: dict, resume: bool) -> TrainConfig:
         run_file = Path(out) / RUN_FILE
         if not run_file.is_file():
             raise ValueError(f"{out}: not a training run folder (no {RUN_FILE}); nothing to resume")
-        saved = json.loads(run_file.read_text(encoding="utf-8"))["config"]
-        return build_config(given, saved_settings(saved))
+        saved = _saved_config(run_file)
+        try:
+            return build_config(given, saved_settings(saved))
+        except (TypeError, AttributeError) as exc:  # a value of the wrong kind in the saved settings
+            raise ValueError(f"{run_file}: the saved settings are damaged ({exc}), so the run cannot be "
+                             "resumed") from None
     if out and list_checkpoints(Path(out) / CHECKPOINTS_DIR):
         raise ValueError(f"{out} already holds a training run: use --resume to continue it, "
                          "or choose another --out folder")
     if not given.get("data"):
         raise ValueError("--data DIR is required: a folder of photos to train on")
     return build_config(given)
+
+
+def _saved_config(run_file: Path) -> dict:
+    """The settings a run was started with, from its run.json; damage is a ValueError naming it."""
+    try:
+        saved = json.loads(run_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{run_file}: damaged, so the run cannot be resumed ({exc})") from None
+    config = saved.get("config") if isinstance(saved, dict) else None
+    if not isinstance(config, dict):
+        raise ValueError(f"{run_file}: holds no training settings ('config'), so the run cannot be resumed")
+    return config
 
 
 def resolve_base(model_id: str, option: str = "--base") -> str:
@@ -83,21 +100,38 @@ def resolve_base(model_id: str, option: str = "--base") -> str:
     return registry.get(model_id).id
 
 
+def base_architecture(given: dict) -> dict:
+    """A fine-tune continues its base model's network: its architecture and width, which an
+    --arch or --cnum that says otherwise cannot change."""
+    from inpaint_studio.engine.registry import ModelRegistry
+
+    arch = ModelRegistry().get(given["base"]).architecture
+    for key, have in (("arch", arch.name), ("cnum", arch.cnum)):
+        if given.get(key) is not None and given[key] != have:
+            raise ValueError(f"--{key} {given[key]} does not match the base model '{given['base']}' "
+                             f"({key} {have}): a fine-tune keeps its base's network")
+    return {"arch": arch.name, "cnum": arch.cnum}
+
+
 def warm_start_settings(given: dict) -> dict:
     """The options of a warm start: the model id resolved ('default' as --base has it), and the
-    network settings its weights were trained with; a --size other than the model's is refused
-    (its weights and its discriminator are tuned to that scale)."""
+    network its weights are (architecture, width, affinity) and the crop size they were trained
+    at; an --arch, --cnum or --size that says otherwise is refused."""
     from inpaint_studio.engine.registry import ModelRegistry
+    from inpaint_studio.network import GENERATORS
 
     model_id = resolve_base(given["warm_start"], "--warm-start")
     arch = ModelRegistry().get(model_id).architecture
-    if arch.name != "pennet":
-        raise ValueError(f"--warm-start {model_id}: its architecture is {arch.name!r}; only PEN-Net ('pennet') "
-                         "models can continue training here")
-    if given.get("size") is not None and given["size"] != arch.input_size:
-        raise ValueError(f"--warm-start {model_id}: the model was trained on {arch.input_size} px crops, not "
-                         f"--size {given['size']}; leave out --size to continue at {arch.input_size} px")
-    return {**given, "warm_start": model_id, "size": arch.input_size, "affinity": arch.affinity}
+    if arch.name not in GENERATORS:
+        raise ValueError(f"--warm-start {model_id}: its architecture is {arch.name!r}, which this trainer does not "
+                         f"know ({', '.join(GENERATORS)})")
+    for key, have, why in (("arch", arch.name, "its network"), ("cnum", arch.cnum, "its network's width"),
+                           ("size", arch.input_size, "the crop size it was trained at")):
+        if given.get(key) is not None and given[key] != have:
+            raise ValueError(f"--warm-start {model_id}: --{key} {given[key]} is not {why} ({have}); "
+                             f"leave out --{key} to continue with {have}")
+    return {**given, "warm_start": model_id, "arch": arch.name, "cnum": arch.cnum, "size": arch.input_size,
+            "affinity": arch.affinity}
 
 
 class Trainer:
@@ -169,9 +203,10 @@ class Trainer:
         cfg, saved = self.cfg, self._saved
         self.base_info = saved.get("base") if saved else None
         self.warm_info = saved.get("warm_start") if saved else None
-        cnum, warm_d = 32, None
+        warm_d = None
         if saved:  # the checkpoint has the weights: the base model need not be installed now
-            cnum = int(saved["generator"]["dw_conv01.0.weight"].shape[0])
+            held = checkpoint_architecture(saved)
+            cfg.arch, cfg.cnum = held["name"], int(held["cnum"])
         elif cfg.warm_start:
             base_state, warm_d = self._warm_start_weights()
         elif cfg.base:
@@ -182,11 +217,10 @@ class Trainer:
             if arch.affinity != cfg.affinity:
                 self._log(f"using the base model's affinity '{arch.affinity}'")
                 cfg.affinity = arch.affinity
-            cnum = arch.cnum
             base_state = load_generator(info).state_dict()
             self.base_info = {"id": info.id, "name": info.name, "licence": info.card.licence}
-        self.generator = PENNetGenerator(attention=cfg.attention, affinity=cfg.affinity, cnum=cnum)
-        self.discriminator = PatchDiscriminator()
+        self.generator = make_generator(cfg.arch, attention=cfg.attention, affinity=cfg.affinity, cnum=cfg.cnum)
+        self.discriminator = make_discriminator(cfg.arch)
         if saved:
             self.generator.load_state_dict(saved["generator"])
             self.discriminator.load_state_dict(saved["discriminator"])
@@ -208,7 +242,7 @@ class Trainer:
             raise RegistryError(f"{info.weights_path}: not the generator its card describes "
                                 f"({str(exc).splitlines()[0]})") from None
         found = discriminator_path(info)
-        discriminator = load_discriminator(found) if found else None
+        discriminator = load_discriminator(found, arch=info.architecture.name) if found else None
         self.warm_info = {"id": info.id, "name": info.name, "created": info.card.created,
                           "iterations": info.card.training.iterations,
                           "discriminator": found.name if found else None}
@@ -395,6 +429,7 @@ class Trainer:
         payload = {
             "iteration": it,
             "config": self.config_record(),
+            "architecture": {"name": self.cfg.arch, "cnum": self.cfg.cnum},
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(),

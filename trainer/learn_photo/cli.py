@@ -25,7 +25,7 @@ def register(sub) -> None:
                                    "as a model in --out-dir.")
     p.add_argument("--model", required=True, help="registry model id to start from")
     p.add_argument("--image", required=True, help="the photo")
-    p.add_argument("--mask", required=True, help="its hole mask (white = hole); never learnt from")
+    p.add_argument("--mask", required=True, help="its hole mask (painted = hole, as for inpaint); never learnt from")
     p.add_argument("--steps", type=int, default=default.steps, help=f"fine-tuning steps (default {default.steps})")
     p.add_argument("--out-name", required=True, help="name of the adapted model")
     p.add_argument("--out-dir", help="folder for the adapted model (default: 'adapted' in the user data "

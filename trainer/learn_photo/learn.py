@@ -1,4 +1,5 @@
-"""Learn from this photo: a short fine-tune of a PEN-Net generator on the one image it will fill.
+"""Learn from this photo: a short fine-tune of a generator (PEN-Net or DeepFill v1) on the one image
+it will fill.
 
 Random crops of the photo get synthetic holes, and the generator learns to rebuild them from the
 rest of the crop: the photo's own textures, colours and structures. The real hole never teaches
@@ -11,8 +12,9 @@ anything:
 Synthetic holes are, half of the time, the real hole's own shape (moved, flipped, or a window of
 it when it is large), else the trainer's mixed masks (blocks, strokes, blobs).
 
-Losses: the reconstruction terms of training (hole L1 x6, valid L1 x1, pyramid L1 x0.5), no
-adversarial term. A few hundred steps are too few for a discriminator: the registry keeps no
+Losses: the reconstruction terms of training (hole L1 x6, valid L1 x1, pyramid L1 x0.5 over the
+auxiliary outputs: PEN-Net's decoder pyramid, DeepFill's coarse output), the same for both
+architectures, no adversarial term. A few hundred steps are too few for a discriminator: the registry keeps no
 discriminator, so one would start untrained and its gradient would be noise for most of the run,
 and its job (sharper textures over long training) does not fit a run this short on one image. It
 would also double the cost per step.
@@ -36,7 +38,7 @@ import torch.nn.functional as F
 from inpaint_studio.contracts.card import Metrics, ModelCard, Training
 from inpaint_studio.contracts.training import LEARN_PHOTO_STEPS
 from inpaint_studio.engine.device import TRAINING, autocast, resolve_device, resolve_precision
-from inpaint_studio.network import PENNetGenerator, generator_input
+from inpaint_studio.network import generator_input
 from inpaint_studio.network.generator import MULTIPLE
 
 from ..events import EventWriter
@@ -251,7 +253,7 @@ class PhotoLearner:
     """Adapts `generator` (changed in place) to one photo. `run(steps)` can be called again to
     continue (learn-photo-eval measures at several step counts this way)."""
 
-    def __init__(self, generator: PENNetGenerator, image: np.ndarray, hole: np.ndarray,
+    def __init__(self, generator: torch.nn.Module, image: np.ndarray, hole: np.ndarray,
                  config: LearnPhotoConfig | None = None, events: EventWriter | None = None):
         self.cfg = cfg = config or LearnPhotoConfig()
         self.events = events

@@ -31,10 +31,10 @@ from inpaint_studio.contracts.runs import CHECKPOINTS_DIR, RUN_FILE
 from inpaint_studio.engine.device import TRAINING, resolve_device
 from inpaint_studio.engine.registry import (DISCRIMINATOR_SUFFIX, ModelRegistry, RegistryError, load_discriminator,
                                             load_generator)
-from inpaint_studio.network import PENNetGenerator
+from inpaint_studio.network import make_generator
 
 from ..evaluate import CLASSICAL, classical_rows, format_table, generator_outputs, load_crops, score
-from ..fit.checkpoint import latest_checkpoint
+from ..fit.checkpoint import checkpoint_architecture, latest_checkpoint
 from ..fit.data import scan_folder
 from ..fit.loop import name_hash
 from ..fit.export import CARD_CONFIG_KEYS
@@ -109,7 +109,7 @@ def promote(run_dir: str | Path, data: str | Path, models: str | Path | None = N
     else:
         card = promoted_card(current, payload, record, ours, reports, run_dir.name)
         files = model_files(payload, card, model_id)
-        replace_files(models, files)
+        replace_files(models, files, check=lambda temps: _check_files(temps, checkpoint_architecture(payload)))
         result.update(promoted=True, card=str(models / f"{model_id}.json"))
         log(f"verdict: {verdict}; promoted: {', '.join(n for n, _ in files)} replaced in {models}")
     return result
@@ -126,13 +126,11 @@ def _bundled(models: Path, model_id: str):
     return info
 
 
-def _shipped_generator(payload: dict) -> PENNetGenerator:
+def _shipped_generator(payload: dict):
     """The checkpoint's generator with its weights rounded to fp16, as promotion would ship it."""
-    cfg = payload["config"]
-    state = payload["generator"]
-    cnum = int(state["dw_conv01.0.weight"].shape[0])
-    generator = PENNetGenerator(attention=cfg.get("attention", "holes"), affinity=cfg.get("affinity", "release"),
-                                cnum=cnum)
+    cfg, state, held = payload["config"], payload["generator"], checkpoint_architecture(payload)
+    generator = make_generator(held["name"], attention=cfg.get("attention", "holes"),
+                               affinity=cfg.get("affinity", "release"), cnum=int(held["cnum"]))
     generator.load_state_dict({k: v.to(torch.float16).float() if v.is_floating_point() else v
                                for k, v in state.items()})
     return generator.eval().requires_grad_(False)
@@ -222,15 +220,19 @@ def promoted_card(current, payload: dict, record: dict, rows: dict, reports: dic
     first = (card.get("description") or "").split(" Continued in ")[0]
     card["description"] = (f"{first} Continued in {windows} training window{'s' * (windows != 1)} since: "
                            f"{training['iterations']:,} iterations in all (training.history).").strip()
+    held = checkpoint_architecture(payload)
+    card["architecture"] = {**card.get("architecture", {}), "name": held["name"], "cnum": int(held["cnum"]),
+                            "input_size": int(payload["config"].get("size") or card["architecture"]["input_size"])}
     card["created"] = entry["date"]
     card["weights"] = {**card.get("weights", {}), "file": f"{current.id}.safetensors", "dtype": "float16"}
     return card
 
 
 # -- replacing files atomically --------------------------------------------------------------------
-def replace_files(directory: Path, files: list[tuple[str, bytes]]) -> None:
+def replace_files(directory: Path, files: list[tuple[str, bytes]], check=None) -> None:
     """Writes `files` (the card last) over those of `directory` so that a reader, or a process
-    killed at any point, sees the old set or the new one (after `recover`), never a mix."""
+    killed at any point, sees the old set or the new one (after `recover`), never a mix.
+    check({name: temporary path}) may refuse the written files before anything is replaced."""
     directory = Path(directory)
     recover(directory)
     temps: dict[str, str] = {}
@@ -242,7 +244,8 @@ def replace_files(directory: Path, files: list[tuple[str, bytes]]) -> None:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-        _check_files(directory, temps)
+        if check is not None:
+            check(temps)
         journal = {"files": [], "card": files[-1][0]}
         for name, _ in files:
             final, backup = directory / name, directory / f".{name}.old"
@@ -316,18 +319,19 @@ def _finish(directory: Path, journal: dict) -> None:
     (directory / JOURNAL).unlink(missing_ok=True)
 
 
-def _check_files(directory: Path, temps: dict[str, str]) -> None:
-    """The written files load: the generator and discriminator strictly, the card as JSON."""
+def _check_files(temps: dict[str, str], held: dict) -> None:
+    """The written files load: generator and discriminator strictly, as the architecture's, and
+    the card as JSON."""
     for name, tmp in temps.items():
         try:
             if name.endswith(DISCRIMINATOR_SUFFIX):
-                load_discriminator(tmp)
+                load_discriminator(tmp, arch=held["name"])
             elif name.endswith(".safetensors"):
-                PENNetGenerator(cnum=int(load_file(tmp)["dw_conv01.0.weight"].shape[0])).load_state_dict(load_file(tmp))
+                make_generator(held["name"], cnum=int(held["cnum"])).load_state_dict(load_file(tmp))
             else:
                 json.loads(Path(tmp).read_text())
         except (RegistryError, RuntimeError, ValueError, KeyError) as exc:
-            raise ValueError(f"{directory / name}: the new file does not load ({exc}); nothing was replaced") from None
+            raise ValueError(f"{name}: the new file does not load ({exc}); nothing was replaced") from None
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

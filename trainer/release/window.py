@@ -91,8 +91,8 @@ def window_pack(run_dir: str | Path, out: str | Path, part_bytes: int = PART_BYT
     if found is None:
         raise ValueError(f"{run_dir}: no checkpoint yet: the window ended before the first one was saved")
     _, payload = found
-    slim = {k: payload.get(k) for k in ("iteration", "config", "metrics", "data", "hardware", "world_size", "base",
-                                        "warm_start")}
+    slim = {k: payload.get(k) for k in ("iteration", "config", "architecture", "metrics", "data", "hardware",
+                                        "world_size", "base", "warm_start")}
     slim["generator"] = {k: _half(v, torch.float16) for k, v in payload["generator"].items()}
     d_dtype = torch.float16
     if any(v.is_floating_point() and v.abs().max() > torch.finfo(torch.float16).max

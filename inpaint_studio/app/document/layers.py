@@ -71,13 +71,16 @@ class MaskLayer:
 _FULL = 255 * 255
 
 
-def _weights(layer: Layer) -> np.ndarray | None:
-    """Per-pixel weight in 0..65025 (alpha * opacity), or None when fully opaque."""
+def _weights(layer: Layer, rows: slice, cols: slice) -> np.ndarray | None:
+    """Per-pixel weight in 0..65025 (alpha * opacity) of the layer's part [rows, cols], or None
+    when fully opaque. Only that part is converted: a large, mostly transparent layer costs
+    what its overlap costs."""
     op = int(round(max(0.0, min(1.0, layer.opacity)) * 255))
     if layer.alpha is None and op == 255:
         return None
-    alpha = np.full(layer.rgb.shape[:2], 255, np.uint32) if layer.alpha is None else layer.alpha.astype(np.uint32)
-    return alpha * op
+    if layer.alpha is None:
+        return np.full(layer.rgb[rows, cols].shape[:2], 255 * op, np.uint32)
+    return layer.alpha[rows, cols].astype(np.uint32) * op
 
 
 def _overlap(layer: Layer, width: int, height: int):
@@ -98,11 +101,11 @@ def composite_onto(base: np.ndarray, layer: Layer) -> None:
         return
     (cy, cx), (ly, lx) = hit
     src = layer.rgb[ly, lx]
-    w = _weights(layer)
+    w = _weights(layer, ly, lx)
     if w is None:
         base[cy, cx] = src
         return
-    w = w[ly, lx][..., None]
+    w = w[..., None]
     dst = base[cy, cx].astype(np.uint32)
     base[cy, cx] = ((dst * (_FULL - w) + src.astype(np.uint32) * w + _FULL // 2) // _FULL).astype(np.uint8)
 
@@ -117,6 +120,17 @@ def flatten(layers: list[Layer], width: int, height: int) -> tuple[np.ndarray, n
         if layer.visible:
             composite_onto(out, layer)
     return out, alpha
+
+
+def flatten_region(layers: list[Layer], rect: tuple[int, int, int, int]) -> np.ndarray:
+    """RGB of the visible layers (bottom first) inside rect (x, y, w, h): the part of `flatten`
+    there, at the cost of the part."""
+    x, y, w, h = rect
+    out = np.zeros((h, w, 3), np.uint8)
+    for layer in layers:
+        if layer.visible:
+            composite_onto(out, replace(layer, x=layer.x - x, y=layer.y - y))
+    return out
 
 
 def merge_down(upper: Layer, lower: Layer) -> Layer:
@@ -187,10 +201,12 @@ def thumbnail(rgb: np.ndarray, alpha: np.ndarray | None, size: int) -> np.ndarra
     h, w = rgb.shape[:2]
     scale = min(1.0, size / max(h, w))
     tw, th = max(1, round(w * scale)), max(1, round(h * scale))
-    rgba = np.dstack([rgb, alpha if alpha is not None else np.full((h, w), 255, np.uint8)])
+    # pre-shrink by striding (before stacking: a 24 MP layer costs its thumbnail, not a copy of
+    # itself), then average
+    step = max(1, int(1 / scale) // 2) if scale < 1.0 else 1
+    small = rgb[::step, ::step]
+    a = alpha[::step, ::step] if alpha is not None else np.full(small.shape[:2], 255, np.uint8)
+    rgba = np.dstack([small, a])
     if scale < 1.0:
-        # pre-shrink by striding so huge photos stay fast, then average
-        step = max(1, int(1 / scale) // 2)
-        rgba = np.ascontiguousarray(rgba[::step, ::step])
         rgba = cv2.resize(rgba, (tw, th), interpolation=cv2.INTER_AREA)
     return rgba

@@ -9,16 +9,19 @@ layer whose alpha is the mask, saved hidden, so other programs show the photo as
 """
 from __future__ import annotations
 
-import io
+import math
 import os
-import uuid
+import re
 import zipfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
+
+from ...atomic import sweep, temp_path
+from ...imaging import pixel_limit
 
 from .layers import HOLE, IMAGE, PAINT, RESULT, Layer, MaskLayer, flatten, thumbnail
 
@@ -95,7 +98,8 @@ def write_ora(path: str | Path, project: Project, compress_level: int = 4) -> Pa
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ProjectError(f"Cannot write {path}: the folder {folder} does not exist.")
-    tmp = folder / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    sweep(folder)  # what an earlier save that was killed left there
+    tmp = temp_path(folder / path.name)
     try:
         with open(tmp, "wb") as fh:
             with zipfile.ZipFile(fh, "w") as zf:
@@ -127,78 +131,89 @@ def _store_png(zf: zipfile.ZipFile, name: str, image: Image.Image, level: int) -
 
 
 # -- reading ------------------------------------------------------------------------------------
-def _flat_layers(stack: ET.Element):
-    """Layer elements top first; nested stacks (groups) are opened in place."""
-    for child in stack:
-        if child.tag == "stack":
-            yield from _flat_layers(child)
-        elif child.tag == "layer":
-            yield child
-
-
-def _read_png(zf: zipfile.ZipFile, name: str, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    try:
-        data = zf.read(name)
-    except KeyError:
-        raise ProjectError(f"{path}: the layer file '{name}' is missing.") from None
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise ProjectError(f"{path}: the layer '{name}' is too large ({im.width}x{im.height}).")
-            im.load()
-            has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-            if has_alpha:
-                rgba = np.asarray(im.convert("RGBA"))
-                return np.ascontiguousarray(rgba[..., :3]), np.ascontiguousarray(rgba[..., 3])
-            return np.ascontiguousarray(np.asarray(im.convert("RGB"))), None
-    except ProjectError:
-        raise
-    except Exception as exc:
-        raise ProjectError(f"{path}: the layer '{name}' is not a readable PNG ({exc}).") from None
-
-
-def _number(element: ET.Element, name: str, default: float, path: Path) -> float:
-    value = element.get(name)
-    if value is None:
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise ProjectError(f"{path}: stack.xml has a bad {name} value '{value}'.") from None
-
-
-def _color(text: str | None, default=(255, 64, 96)) -> tuple[int, int, int]:
-    try:
-        text = (text or "").lstrip("#")
-        return tuple(int(text[i:i + 2], 16) for i in (0, 2, 4)) if len(text) == 6 else default
-    except ValueError:
-        return default
+# A project file may come from anywhere, so every size is checked before anything is decoded
+# and every member is read as a stream with a limit: a small file cannot claim gigabytes.
+MAX_TOTAL_PIXELS = 500_000_000   # all layers together (about 2 GB decoded as RGBA)
+MAX_LAYERS = 1000
+MAX_DEPTH = 100                  # nested stacks (layer groups)
+MAX_OFFSET = 1 << 24             # px: layer x and y
+MAX_STACK_BYTES = 8 << 20        # stack.xml
+PNG_EXTRA_BYTES = 64 << 20       # a PNG member may exceed its raw pixel size by this (metadata)
+_CHUNK = 1 << 20
 
 
 def read_ora(path: str | Path) -> Project:
+    """Read an OpenRaster project. Raises ProjectError, and nothing else, for whatever the file
+    holds: one message that names the file and the problem."""
     path = Path(path)
+    try:
+        return _read_ora(path)
+    except ProjectError:
+        raise
+    except MemoryError:
+        raise ProjectError(f"{path}: not enough memory to open this project.") from None
+    except RecursionError:
+        raise ProjectError(f"{path}: the project is nested too deeply to be read.") from None
+    except Exception as exc:  # zipfile, zlib, lzma, Pillow and expat raise many kinds for damaged data
+        raise ProjectError(f"{path}: {_problem(exc)}") from None
+
+
+def _problem(exc: BaseException) -> str:
+    """What a low-level failure means for the user, as one sentence."""
+    text = str(exc)
+    if isinstance(exc, zipfile.BadZipFile) and "CRC" in text:
+        return "the file is damaged: a checksum does not match (the file was changed or cut short)."
+    if isinstance(exc, NotImplementedError):
+        return ("a part of it is packed with a zip compression method this program cannot read; "
+                "save it again with ordinary zip compression.")
+    if isinstance(exc, RuntimeError) and "encrypted" in text:
+        return "a part of it is encrypted (a password-protected zip), which a project never is."
+    if isinstance(exc, EOFError):
+        return "the file is cut short."
+    return f"the file is damaged ({_reason(exc)})."
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as a short phrase for a message (no object reprs, no second line)."""
+    text = " ".join(str(exc).split())
+    text = re.sub(r"<[^<>]* object at 0x[0-9a-fA-F]+>", "the data", text)
+    return text or type(exc).__name__
+
+
+def _read_ora(path: Path) -> Project:
     try:
         zf = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise ProjectError(f"{path}: no such file.") from None
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ProjectError(f"{path}: not an OpenRaster project (not a zip archive: {exc}).") from None
+    except IsADirectoryError:
+        raise ProjectError(f"{path}: is a folder, not a project file.") from None
+    except PermissionError:
+        raise ProjectError(f"{path}: permission denied.") from None
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise ProjectError(f"{path}: not an OpenRaster project (not a zip archive: {_reason(exc)}).") from None
     with zf:
         try:
-            root = ET.fromstring(zf.read("stack.xml"))
+            xml = _read_member(zf, "stack.xml", MAX_STACK_BYTES, path)
         except KeyError:
             raise ProjectError(f"{path}: not an OpenRaster project (no stack.xml).") from None
+        try:
+            root = ET.fromstring(xml)
         except ET.ParseError as exc:
             raise ProjectError(f"{path}: stack.xml is damaged ({exc}).") from None
-        width, height = int(_number(root, "w", 0, path)), int(_number(root, "h", 0, path))
-        if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
-            raise ProjectError(f"{path}: bad image size {width}x{height} in stack.xml.")
+        width, height = _size(root, path)
         stack = root.find("stack")
         if stack is None:
             raise ProjectError(f"{path}: stack.xml has no layer stack.")
+        elements = _flat_layers(stack, path)
+        # every layer's size from its PNG header first: nothing is decoded if the total is too large
+        sizes = [_png_size(zf, el.get("src", ""), path) for el in elements]
+        total = sum(w * h for w, h in sizes)
+        if total > MAX_TOTAL_PIXELS:
+            raise ProjectError(f"{path}: the layers hold {total / 1e6:.0f} megapixels together, more than "
+                               f"the limit of {MAX_TOTAL_PIXELS / 1e6:.0f}.")
         layers: list[Layer] = []
         masks: list[MaskLayer] = []
-        for el in _flat_layers(stack):
+        for el in elements:
             src = el.get("src", "")
             rgb, alpha = _read_png(zf, src, path)
             role = el.get(_Q + "role")
@@ -210,13 +225,13 @@ def read_ora(path: str | Path) -> Project:
                                        f"not {width}x{height}.")
                 masks.append(MaskLayer(key=el.get(_Q + "key") or HOLE, name=name, data=np.ascontiguousarray(data),
                                        color=_color(el.get(_Q + "color")),
-                                       opacity=_number(el, _Q + "opacity", 0.55, path),
+                                       opacity=_fraction(el, _Q + "opacity", 0.55, path),
                                        visible=el.get(_Q + "visible", "true") != "false"))
                 continue
             layers.append(Layer(name=name, rgb=rgb, alpha=alpha,
-                                x=int(_number(el, "x", 0, path)), y=int(_number(el, "y", 0, path)),
+                                x=_offset(el, "x", path), y=_offset(el, "y", path),
                                 visible=el.get("visibility", "visible") != "hidden",
-                                opacity=min(max(_number(el, "opacity", 1.0, path), 0.0), 1.0),
+                                opacity=_fraction(el, "opacity", 1.0, path),
                                 kind=role if role in (IMAGE, RESULT, PAINT) else PAINT))
     if not layers:
         raise ProjectError(f"{path}: the project has no image layers.")
@@ -225,10 +240,139 @@ def read_ora(path: str | Path) -> Project:
     for layer in layers[1:]:
         if layer.kind == IMAGE:
             layer.kind = PAINT
+    by_key: dict[str, MaskLayer] = {}
+    for mask in masks:                                 # one mask per key: the topmost one wins
+        by_key.setdefault(mask.key, mask)
+    masks = list(by_key.values())
     if HOLE not in {m.key for m in masks}:
         masks.insert(0, MaskLayer(HOLE, "Mask", np.zeros((height, width), np.uint8)))
     meta = {"source": root.get(_Q + "source")} if root.get(_Q + "source") else {}
     return Project(width, height, layers, masks, meta)
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, limit: int, path: Path) -> bytes:
+    """A whole member, refused before decompressing when it says it is larger than `limit`
+    (zipfile stops at the declared size, so a member cannot grow past it)."""
+    info = zf.getinfo(name)
+    if info.file_size > limit:
+        raise ProjectError(f"{path}: '{name}' is {info.file_size / 2**20:.0f} MB unpacked, more than "
+                           f"the {limit / 2**20:.0f} MB a project may use for it.")
+    with zf.open(info) as fh:
+        return fh.read()
+
+
+def _flat_layers(stack: ET.Element, path: Path) -> list[ET.Element]:
+    """Layer elements top first; nested stacks (groups) are opened in place."""
+    found: list[ET.Element] = []
+    todo = [(iter(stack), 1)]
+    while todo:
+        children, depth = todo[-1]
+        child = next(children, None)
+        if child is None:
+            todo.pop()
+        elif child.tag == "stack":
+            if depth >= MAX_DEPTH:
+                raise ProjectError(f"{path}: layer groups are nested more than {MAX_DEPTH} deep.")
+            todo.append((iter(child), depth + 1))
+        elif child.tag == "layer":
+            found.append(child)
+            if len(found) > MAX_LAYERS:
+                raise ProjectError(f"{path}: more than {MAX_LAYERS} layers.")
+    return found
+
+
+def _open_png(zf: zipfile.ZipFile, name: str, path: Path):
+    """(member info, open stream) of a layer's PNG."""
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        raise ProjectError(f"{path}: the layer file '{name}' is missing.") from None
+    if info.is_dir():
+        raise ProjectError(f"{path}: the layer file '{name}' is a folder.")
+    return info, zf.open(info)
+
+
+def _png_size(zf: zipfile.ZipFile, name: str, path: Path) -> tuple[int, int]:
+    """A layer's size from its PNG header, checked against the limits (nothing decoded)."""
+    info, fh = _open_png(zf, name, path)
+    with fh, pixel_limit(None):
+        try:
+            with Image.open(fh) as im:
+                fmt, (w, h) = im.format, im.size
+        except UnidentifiedImageError:
+            raise ProjectError(f"{path}: the layer '{name}' is not a PNG image.") from None
+    if fmt != "PNG":
+        raise ProjectError(f"{path}: the layer '{name}' is {fmt}, not PNG.")
+    if w * h > MAX_PIXELS:
+        raise ProjectError(f"{path}: the layer '{name}' is too large ({w}x{h}).")
+    # 16-bit RGBA is 8 bytes a pixel; stored zip and zlib blocks add a little
+    most = 8 * w * h + 8 * h + (w * h) // 1000 + PNG_EXTRA_BYTES
+    if info.file_size > most:
+        raise ProjectError(f"{path}: the layer '{name}' is {info.file_size / 2**20:.0f} MB unpacked, far more "
+                           f"than a {w}x{h} PNG needs.")
+    return w, h
+
+
+def _read_png(zf: zipfile.ZipFile, name: str, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    _, fh = _open_png(zf, name, path)
+    with fh:
+        try:
+            with pixel_limit(MAX_PIXELS), Image.open(fh) as im:
+                im.load()
+                has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+                if has_alpha:
+                    rgba = np.asarray(im.convert("RGBA"))
+                    rgb, alpha = np.ascontiguousarray(rgba[..., :3]), np.ascontiguousarray(rgba[..., 3])
+                else:
+                    rgb, alpha = np.ascontiguousarray(np.asarray(im.convert("RGB"))), None
+            while fh.read(_CHUNK):  # to the end, so that zipfile checks the member's CRC
+                pass
+        except MemoryError:
+            raise
+        except Exception as exc:
+            raise ProjectError(f"{path}: the layer '{name}' is not a readable PNG ({_reason(exc)}).") from None
+    return rgb, alpha
+
+
+def _number(element: ET.Element, name: str, default: float, path: Path) -> float:
+    """A finite number attribute (inf and nan are refused, not carried into the layers)."""
+    value = element.get(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise ProjectError(f"{path}: stack.xml has a bad {name.split('}')[-1]} value '{shown}'.")
+    return number
+
+
+def _size(root: ET.Element, path: Path) -> tuple[int, int]:
+    width, height = _number(root, "w", 0, path), _number(root, "h", 0, path)
+    if width < 1 or height < 1 or width * height > MAX_PIXELS:
+        raise ProjectError(f"{path}: bad image size {width:g}x{height:g} in stack.xml.")
+    return int(width), int(height)
+
+
+def _offset(element: ET.Element, name: str, path: Path) -> int:
+    value = _number(element, name, 0, path)
+    if abs(value) > MAX_OFFSET:
+        raise ProjectError(f"{path}: stack.xml places a layer at {name}={value:g}, far outside the image.")
+    return int(value)
+
+
+def _fraction(element: ET.Element, name: str, default: float, path: Path) -> float:
+    return min(max(_number(element, name, default, path), 0.0), 1.0)
+
+
+def _color(text: str | None, default=(255, 64, 96)) -> tuple[int, int, int]:
+    try:
+        text = (text or "").lstrip("#")
+        return tuple(int(text[i:i + 2], 16) for i in (0, 2, 4)) if len(text) == 6 else default
+    except ValueError:
+        return default
 
 
 def _as_image_layer(layer: Layer, width: int, height: int) -> Layer:

@@ -4,7 +4,7 @@ While a document has unsaved changes it is written every few minutes (and after 
 inpainting) to `recovery_dir()/session-<id>.ora` with a JSON note beside it (the recovery files
 of document/recovery.py), on a background thread so the editor never stutters. A clean exit or a
 save removes them; files left by a session that is gone are offered for restoring at the next
-start.
+start (an autosave that cannot be read is set aside into `recovery_dir()/damaged`).
 """
 from __future__ import annotations
 

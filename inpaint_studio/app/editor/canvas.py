@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, 
 from ..ui import theme
 from .document import Document
 from ..document.layers import IMAGE, Layer, MaskLayer
-from ..ui.qimage import mask_qimage, to_pixmap
+from ..ui.qimage import mask_qimage, to_pixmap, to_qimage
 
 MIN_ZOOM, MAX_ZOOM = 0.01, 32.0
 Z_IMAGE, Z_LAYERS, Z_MASKS, Z_OVERLAYS, Z_DIVIDER, Z_CURSOR = 0, 1, 10, 20, 50, 100
@@ -69,10 +69,28 @@ class LayerItem(RasterItem):
     def __init__(self, layer: Layer, parent=None):
         super().__init__(parent)
         self.layer = layer
-        self.pixmap = to_pixmap(layer.rgb, layer.alpha)
+        if layer.alpha is not None and not layer.alpha.any():   # e.g. a new retouching layer
+            self.pixmap = QPixmap(layer.width, layer.height)
+            self.pixmap.fill(Qt.transparent)
+        else:
+            self.pixmap = to_pixmap(layer.rgb, layer.alpha)
         self._size = QRectF(0, 0, layer.width, layer.height)
         self.setPos(layer.x, layer.y)
         self.sync_props()
+
+    def set_pixels(self, layer: Layer, rect: QRect) -> None:
+        """The same layer with new pixels inside `rect` (image px): repaint that part only."""
+        self.layer = layer
+        part = rect.translated(-layer.x, -layer.y).intersected(QRect(0, 0, layer.width, layer.height))
+        if part.isEmpty():
+            return
+        x, y, w, h = part.x(), part.y(), part.width(), part.height()
+        alpha = None if layer.alpha is None else layer.alpha[y:y + h, x:x + w]
+        painter = QPainter(self.pixmap)
+        painter.setCompositionMode(QPainter.CompositionMode_Source)
+        painter.drawImage(x, y, to_qimage(layer.rgb[y:y + h, x:x + w], alpha))
+        painter.end()
+        self.update(QRectF(part))
 
     def sync_props(self) -> None:
         self.setVisible(self.layer.visible)
@@ -153,6 +171,9 @@ class CanvasView(QGraphicsView):
     compare_hold = Signal(bool)
 
     COMPARE_KEY = Qt.Key_Backslash
+    # what the handlers below do, for the shortcut sheet (F1)
+    GESTURES = (("Pan", "Space+drag or middle button"), ("Zoom", "mouse wheel"),
+                ("Show the original while held", "\\"))
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -222,6 +243,7 @@ class CanvasView(QGraphicsView):
     def _connections(self):
         doc = self.document
         return ((doc.layers_changed, self._sync_layers), (doc.layer_changed, self._layer_changed),
+                (doc.layer_pixels_changed, self._layer_pixels_changed),
                 (doc.mask_changed, self._mask_changed), (doc.masks_changed, self._sync_masks))
 
     def _sync_layers(self) -> None:
@@ -252,6 +274,13 @@ class CanvasView(QGraphicsView):
         item = self.layer_items.get(uid)
         if item is not None:
             item.sync_props()
+
+    def _layer_pixels_changed(self, uid: int, rect: QRect) -> None:
+        item = self.layer_items.get(uid)
+        if item is None:
+            self._sync_layers()
+        else:
+            item.set_pixels(self.document.layer(uid), rect)
 
     def _sync_masks(self) -> None:
         for key, mask in self.document.masks.items():
@@ -495,18 +524,4 @@ class CanvasView(QGraphicsView):
             painter.fillRect(view_rect.adjusted(-i, -i + 2, i, i + 2), QColor(0, 0, 0, 14))
         if self.document.image_layer().alpha is not None:   # checkerboard under transparency
             painter.fillRect(view_rect, QBrush(_checker()))
-        painter.restore()
-
-    def drawForeground(self, painter, rect):
-        if self.document is not None:
-            return
-        painter.save()
-        painter.resetTransform()
-        painter.setPen(QColor(theme.MUTED))
-        font = painter.font()
-        font.setPointSize(13)
-        painter.setFont(font)
-        painter.drawText(self.viewport().rect(), Qt.AlignCenter,
-                         "Open a photo (Ctrl+O) or drop it here\n\n"
-                         "Paint over what should go, then press Inpaint (Ctrl+Enter)")
         painter.restore()

@@ -17,6 +17,7 @@ from ..document.layers import HOLE, IMAGE, Layer, MaskLayer, flatten
 class Document(QObject):
     layers_changed = Signal()            # a layer was added, removed or replaced
     layer_changed = Signal(int)          # uid: name, visibility or opacity changed
+    layer_pixels_changed = Signal(int, QRect)  # uid, rectangle (image px): same layer, new pixels there
     mask_changed = Signal(str, QRect)    # key, changed rectangle in image pixels
     masks_changed = Signal()             # a mask was added/removed or its colour/opacity changed
     active_mask_changed = Signal(str)
@@ -32,6 +33,7 @@ class Document(QObject):
         self.info: dict = {}
         self.undo_stack = QUndoStack(self)
         self.restored = False                  # came from a recovery file: dirty until saved
+        self.unsaved_title = "Untitled"        # the title while it has no file (a sample's name)
         self.add_mask(MaskLayer(HOLE, "Mask", np.zeros((self.height, self.width), np.uint8)))
 
     # -- construction -------------------------------------------------------------------------
@@ -56,7 +58,7 @@ class Document(QObject):
     @property
     def title(self) -> str:
         path = self.project_path or self.source_path
-        return path.name if path else "Untitled"
+        return path.name if path else self.unsaved_title
 
     def is_dirty(self) -> bool:
         return self.restored or not self.undo_stack.isClean()
@@ -97,6 +99,16 @@ class Document(QObject):
         old, self.layers[index] = self.layers[index], layer
         self.layers_changed.emit()
         return old
+
+    def set_layer_pixels(self, layer: Layer, rect: tuple[int, int, int, int]) -> None:
+        """Swap in `layer` for the one with its uid: the same size and place, pixels that differ
+        only inside rect (x, y, w, h in image pixels). Views repaint that rectangle only, so a
+        brush dab on a large photo costs what the dab costs."""
+        index = self.index_of(layer.uid)
+        if self.layers[index].rect != layer.rect:
+            raise ValueError("set_layer_pixels keeps a layer's size and place; use replace_layer")
+        self.layers[index] = layer
+        self.layer_pixels_changed.emit(layer.uid, QRect(*rect))
 
     def set_layer_props(self, uid: int, **props) -> None:
         layer = self.layer(uid)

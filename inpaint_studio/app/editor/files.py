@@ -15,6 +15,7 @@ from PySide6.QtCore import QEventLoop, QObject, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication
 
+from ... import resources
 from ...imaging import SUPPORTED_SUFFIXES, ImageError, read_image, read_mask, write_image, write_mask
 from ..ui.dialogs import EXPORT_FILTERS, MASK_FILTER, SAVE_FILTERS
 from .document import Document
@@ -99,6 +100,9 @@ class FileController(QObject):
         menu.addAction(actions["open"])
         self.recent_menu = menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.sample_menu = menu.addMenu("Open a &Sample")
+        self.sample_menu.setToolTipsVisible(True)
+        self.sample_menu.aboutToShow.connect(self._fill_samples)
         menu.addSeparator()
         for name in ("save", "save_as", "export", None, "load_mask", "export_mask", None, "quit"):
             menu.addSeparator() if name is None else menu.addAction(actions[name])
@@ -115,6 +119,18 @@ class FileController(QObject):
         else:
             self.recent_menu.addSeparator()
             self.recent_menu.addAction("Clear list", self.settings.clear_recent)
+
+    def _fill_samples(self) -> None:
+        self.sample_menu.clear()
+        try:
+            found = resources.samples()
+        except resources.ResourceError as exc:
+            self.sample_menu.addAction(f"No samples: {exc}").setEnabled(False)
+            return
+        for sample in found:
+            action = self.sample_menu.addAction(sample.title)
+            action.setToolTip(sample.task)
+            action.triggered.connect(lambda checked=False, s=sample.id: self.open_sample(s))
 
     def _start_dir(self) -> str:
         doc = self.document
@@ -154,6 +170,39 @@ class FileController(QObject):
         self._remember(path)
         self.banner.dismiss()
         return True
+
+    def open_sample(self, sample_id: str) -> bool:
+        """Open a sample photo (resources/samples) with its ready mask as a new, unsaved document:
+        Inpaint can be pressed at once, and Save asks where (the samples folder is read-only)."""
+        try:
+            sample = next((s for s in resources.samples() if s.id == sample_id), None)
+        except resources.ResourceError as exc:
+            self.banner.show_message(f"Could not open the sample '{sample_id}': {exc}")
+            return False
+        if sample is None:
+            self.banner.show_message(f"There is no sample '{sample_id}'.")
+            return False
+        if not self.maybe_keep_changes():
+            return False
+        try:
+            loaded, hole = _busy_loop(self, f"Opening {sample.title}…", lambda: self._read_sample(sample))
+        except (ImageError, OSError) as exc:
+            self.banner.show_message(f"Could not open the sample {sample.photo.name}: {exc}")
+            return False
+        doc = Document.from_image(loaded.rgb, loaded.alpha, name=sample.title, info=loaded.info)
+        doc.unsaved_title = f"{sample.title} (sample)"
+        doc.mask(HOLE).data[...] = hole      # the ready mask is part of what opens, not an edit
+        self.window.inpainting.cancel()
+        self.recovery.discard()
+        self.window.set_document(doc)
+        self.banner.show_message(f"Sample “{sample.title}”: {sample.task} Press Inpaint (Ctrl+Enter) to fill it.",
+                                 "info")
+        return True
+
+    @staticmethod
+    def _read_sample(sample):
+        loaded = read_image(sample.photo)
+        return loaded, read_mask(sample.mask, shape=loaded.rgb.shape)
 
     @staticmethod
     def _read_file(path: Path):
@@ -350,13 +399,18 @@ class FileController(QObject):
                 continue
             try:
                 project = found.load()
-            except ProjectError as exc:
-                self.banner.show_message(f"The autosaved copy could not be read: {exc}")
-                found.discard()
+            except ProjectError as exc:  # kept aside, not deleted: the next start must not trip on it
+                try:
+                    where = f"It was moved to {found.set_aside()}."
+                except OSError as move_error:
+                    where = f"It stays in {found.ora.parent} ({move_error.strerror or move_error})."
+                self.banner.show_message(f"The autosaved copy of “{found.title}” could not be read: "
+                                         f"{_detail(exc, found.ora)} {where}")
                 continue
             doc = self.document_from_project(project)
             saved = project.meta.get("project_path")
             doc.project_path = Path(saved) if saved else None
+            doc.unsaved_title = found.title                  # a sample keeps its name (it has no file)
             doc.restored = True
             self.window.set_document(doc)
             found.discard()

@@ -16,6 +16,7 @@ DEVICE_LABELS = {"auto": "Automatic", "cpu": "CPU", "cuda": "CUDA GPU", "mps": "
 
 
 class InpaintPanel(QWidget):
+    READY = "Ready"           # the state line when no job has run on the open photo
     strategy_changed = Signal(str)
     feather_changed = Signal(int)
     colour_adaptation_changed = Signal(bool)
@@ -48,7 +49,7 @@ class InpaintPanel(QWidget):
 
         self.colour_adaptation = QCheckBox("Match colours")
         self.colour_adaptation.setToolTip(
-            "PEN-Net: shift the fill's colours smoothly so that it meets the photo around the hole, "
+            "Models: shift the fill's colours smoothly so that it meets the photo around the hole, "
             "with no visible edge (the band a feather would blend then already matches).")
         self.colour_adaptation.toggled.connect(self.colour_adaptation_changed)
         form.addRow("", self.colour_adaptation)
@@ -56,7 +57,7 @@ class InpaintPanel(QWidget):
         self.device = QComboBox()
         for key in ["auto"] + [d for d in devices if d != "auto"]:
             self.device.addItem(DEVICE_LABELS.get(key, key), key)
-        self.device.setToolTip("Where PEN-Net models run (OpenCV engines always use the CPU).")
+        self.device.setToolTip("Where the models (PEN-Net, DeepFill v1) run (OpenCV engines always use the CPU).")
         self.device.currentIndexChanged.connect(lambda _: self.device_changed.emit(self.device.currentData()))
         form.addRow("Device", self.device)
 
@@ -70,7 +71,7 @@ class InpaintPanel(QWidget):
         row.addWidget(self.progress, 1)
         row.addWidget(self.cancel)
         outer.addLayout(row)
-        self.state = QLabel("Ready")
+        self.state = QLabel(self.READY)
         self.state.setObjectName("hint")
         self.state.setWordWrap(True)
         outer.addWidget(self.state)

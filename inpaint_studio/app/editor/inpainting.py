@@ -92,6 +92,13 @@ class InpaintController(QObject):
         panel.colour_adaptation_changed.connect(lambda v: setattr(self.settings, "colour_adaptation", v))
         panel.device_changed.connect(self.set_device)
         panel.cancel_requested.connect(self.cancel)
+        self.window.document_changed.connect(self._document_changed)
+
+    def _document_changed(self, _doc) -> None:
+        """Another photo: the last job's outcome belonged to the one before."""
+        if self.job is None:
+            self.panel.state.setText(self.panel.READY)
+            self.window.job_label.setText(self.panel.READY)
 
     def build_actions(self) -> None:
         add = self.window.add_action
@@ -103,7 +110,7 @@ class InpaintController(QObject):
     def add_controls(self, toolbar) -> None:
         self.engine_combo = QComboBox()
         self.engine_combo.setMinimumWidth(220)
-        self.engine_combo.setToolTip("Inpainting engine: PEN-Net models, or OpenCV's Telea / Navier-Stokes")
+        self.engine_combo.setToolTip("Inpainting engine: models (PEN-Net, DeepFill v1), or OpenCV's Telea / Navier-Stokes")
         self.engine_combo.activated.connect(lambda i: self.set_engine(self.engine_combo.itemData(i)))
         toolbar.addWidget(self.engine_combo)
         self.inpaint_button = QPushButton(icon("mdi6.auto-fix", "#ffffff"), "  Inpaint")
@@ -180,7 +187,7 @@ class InpaintController(QObject):
             action.setChecked(action.data() == self.engine_id)
         if remember and self.engine_id:
             self.settings.engine_id = self.engine_id
-        network = self.engine_kind() != CLASSICAL_KIND   # device and colour matching are PEN-Net's
+        network = self.engine_kind() != CLASSICAL_KIND   # device and colour matching are the models'
         self.panel.device.setEnabled(network)
         self.panel.colour_adaptation.setEnabled(network)
         self._update_device_label()
@@ -290,7 +297,8 @@ class InpaintController(QObject):
         layer = None
         if result.changed:
             number = 1 + sum(1 for l in doc.layers if l.kind == RESULT)
-            short = request.engine_label.replace("PEN-Net: ", "").split(" (")[0]
+            short = request.engine_label.partition(": ")[2] or request.engine_label  # a model: its name
+            short = short.split(" (")[0]
             layer = result_layer(f"Inpaint {number} · {short}", request.image, result.image, request.mask,
                                  margin=request.options.feather)
         if layer is None:

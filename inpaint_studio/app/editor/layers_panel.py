@@ -2,7 +2,7 @@
 renames; the slider sets the selected layer's (or mask's) opacity."""
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QSlider,
                                QToolButton, QVBoxLayout, QWidget)
@@ -31,6 +31,11 @@ class LayersPanel(QWidget):
         self.document: Document | None = None
         self._thumbs: dict[int, tuple[int, QIcon]] = {}
         self._filling = False
+        self._stale: set[int] = set()          # layers whose pixels changed: thumbnails to redo
+        self._thumb_timer = QTimer(self)       # a stroke's dabs make one new thumbnail, not many
+        self._thumb_timer.setSingleShot(True)
+        self._thumb_timer.setInterval(300)
+        self._thumb_timer.timeout.connect(self._refresh_thumbs)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 10)
         layout.setSpacing(6)
@@ -50,10 +55,12 @@ class LayersPanel(QWidget):
         self.opacity.setRange(0, 100)
         self.opacity.valueChanged.connect(self._opacity_moved)
         row.addWidget(self.opacity, 1)
-        self.opacity_label = QLabel("100 %")
+        self.opacity_label = QLabel()
         self.opacity_label.setFixedWidth(44)
         row.addWidget(self.opacity_label)
         layout.addLayout(row)
+        self.opacity.setEnabled(False)         # until a layer or mask is selected
+        self._show_opacity(None)
 
         buttons = QHBoxLayout()
         buttons.addStretch(1)
@@ -78,12 +85,15 @@ class LayersPanel(QWidget):
         if self.document is not None:
             self.document.layers_changed.disconnect(self.rebuild)
             self.document.layer_changed.disconnect(self._layer_changed)
+            self.document.layer_pixels_changed.disconnect(self._pixels_changed)
             self.document.masks_changed.disconnect(self._masks_changed)
         self.document = doc
         self._thumbs.clear()
+        self._stale.clear()
         if doc is not None:
             doc.layers_changed.connect(self.rebuild)
             doc.layer_changed.connect(self._layer_changed)
+            doc.layer_pixels_changed.connect(self._pixels_changed)
             doc.masks_changed.connect(self._masks_changed)
         self.rebuild()
 
@@ -173,6 +183,20 @@ class LayersPanel(QWidget):
         if sel is not None and sel[0] == "mask":
             self._show_opacity(self.document.masks[sel[1]].opacity)
 
+    def _pixels_changed(self, uid: int, _rect) -> None:
+        self._stale.add(uid)
+        self._thumb_timer.start()
+
+    def _refresh_thumbs(self) -> None:
+        stale, self._stale = self._stale, set()
+        if self.document is None:
+            return
+        alive = {layer.uid: layer for layer in self.document.layers}
+        for row in range(self.list.count()):
+            kind, ident = self.list.item(row).data(ROLE)
+            if kind == "layer" and ident in stale and ident in alive:
+                self.list.item(row).setIcon(self._thumb(alive[ident]))
+
     def _layer_changed(self, uid: int) -> None:
         layer = self.document.layer(uid)
         for row in range(self.list.count()):
@@ -217,6 +241,7 @@ class LayersPanel(QWidget):
         self.merge_button.setEnabled(is_result)
         self.opacity.setEnabled(sel is not None)
         if sel is None:
+            self._show_opacity(None)
             return
         if sel[0] == "mask":
             self._show_opacity(doc.masks[sel[1]].opacity)
@@ -224,11 +249,12 @@ class LayersPanel(QWidget):
         else:
             self._show_opacity(doc.layer(sel[1]).opacity)
 
-    def _show_opacity(self, opacity: float) -> None:
+    def _show_opacity(self, opacity: float | None) -> None:
+        """The selected row's opacity; None (nothing selected): the slider rests at 0 and reads "—"."""
         self.opacity.blockSignals(True)
-        self.opacity.setValue(round(opacity * 100))
+        self.opacity.setValue(0 if opacity is None else round(opacity * 100))
         self.opacity.blockSignals(False)
-        self.opacity_label.setText(f"{round(opacity * 100)} %")
+        self.opacity_label.setText("—" if opacity is None else f"{round(opacity * 100)} %")
 
     def _opacity_moved(self, value: int) -> None:
         self.opacity_label.setText(f"{value} %")

@@ -21,6 +21,8 @@ Attributes
   actions          {name: QAction}, e.g. "open", "save", "inpaint", "undo", "clear_mask"
   menus            {"file", "edit", "view", "tools", "model", "help": QMenu}
   features         {name: the object a feature's install() returned}
+  welcome          WelcomePanel (welcome.py) over the empty canvas: open, recent files, samples
+  about_dialog     the About dialog once Help ▸ About was used (about.py), else None
 
 Hooks for features (the order features install in changes nothing)
   add_model_action(action, rank), add_menu_action(menu, action, rank)   ranked menu sections
@@ -33,13 +35,16 @@ Hooks for features (the order features install in changes nothing)
 Methods
   set_document(doc), set_tool(id), brush_size / brush_hardness (properties), ensure_mask(key,
   name, color), commit_mask_edit(edit, key, text), clear_mask(), invert_mask(), grow_mask(px=None),
-  shrink_mask(px=None), result_layers() -> [Layer], delete_layer(uid), merge_down(uid)
+  shrink_mask(px=None), result_layers() -> [Layer], delete_layer(uid), merge_down(uid),
+  shortcut_sheet() -> [(section, [(what, keys)])] (F1, from the tools, menus and gestures)
 
 Signals
   document_changed(object), result_added(int uid), job_state_changed(str: "running" | "done" |
   "failed" | "cancelled"), engines_changed()
 """
 from __future__ import annotations
+
+import html
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
@@ -48,6 +53,7 @@ from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QSizePolicy, QS
                                QVBoxLayout, QWidget)
 
 from ..ui.banner import MessageBanner
+from .about import AboutDialog
 from .canvas import CanvasView
 from ..ui.dialogs import Prompter
 from .document import Document
@@ -61,9 +67,10 @@ from ..document.mask_ops import clear, grow, invert
 from .mask_tools import TOOLS, Tool
 from .menus import RankedSection
 from ..ui.settings import AppSettings
-from ..ui.theme import icon
+from ..ui.theme import app_icon, icon
 from .tool_options import MAX_BRUSH, ToolOptionsPanel
 from .undo import LayerPropsCommand, MaskCommand, MaskEdit, MergeDownCommand, RemoveLayerCommand
+from .welcome import WelcomePanel
 
 
 class MainWindow(QMainWindow):
@@ -88,6 +95,7 @@ class MainWindow(QMainWindow):
         self.features: dict[str, object] = {}
         self.sections: dict[str, RankedSection] = {}   # where features' actions go
         self.setWindowTitle("Inpaint Studio")
+        self.setWindowIcon(app_icon())        # its dialogs inherit it
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.AnimatedDocks | QMainWindow.AllowNestedDocks)
 
@@ -118,6 +126,12 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self.inpainting.refresh_engines()
         install_features(self, features)    # None: all of features.FEATURES
+        self.welcome = WelcomePanel(self.canvas.viewport())
+        self.welcome.open_requested.connect(self.files.open_dialog)
+        self.welcome.recent_requested.connect(self.files.open_path)
+        self.welcome.sample_requested.connect(self.files.open_sample)
+        self.document_changed.connect(self._sync_welcome)
+        self.about_dialog: AboutDialog | None = None
 
         self.canvas.cursor_moved.connect(self._cursor_moved)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
@@ -132,6 +146,8 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
         self._update_enabled()
+        self._sync_mask_panel()
+        self._sync_welcome(self.document)
 
     # -- building -----------------------------------------------------------------------------
     def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
@@ -325,7 +341,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         bar.setSizeGripEnabled(False)
-        self.job_label = QLabel("Ready")
+        self.job_label = QLabel(InpaintPanel.READY)
         bar.addWidget(self.job_label, 1)
         self.pos_label = QLabel("")
         self.size_label = QLabel("")
@@ -421,6 +437,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_tool(self.tool)
         self.settings.tool = tool_id
         self.tool_dock.setWindowTitle(self.tool.label)
+        self.tool_panel.show_brush_options(self.tool.uses_brush)
 
     @property
     def brush_size(self) -> int:
@@ -559,23 +576,78 @@ class MainWindow(QMainWindow):
     def _cursor_moved(self, x: int, y: int) -> None:
         self.pos_label.setText(f"{x}, {y}" if x >= 0 else "")
 
-    def _show_shortcuts(self) -> None:
-        rows = [("Brush / Eraser / Rectangle / Lasso", "B / E / R / L"), ("Smaller / bigger brush", "[ / ]"),
-                ("Softer / harder brush", "{ / }"), ("Erase with the brush", "right mouse button"),
-                ("Straight brush line", "Shift+click"), ("Pan", "Space+drag or middle button"),
-                ("Zoom", "mouse wheel, Ctrl+= / Ctrl+-"), ("Fit / 1:1", "Ctrl+0 / Ctrl+1"),
-                ("Inpaint / cancel", "Ctrl+Enter / Esc"), ("Hold to see the original", "\\"),
-                ("Before/after split", "Y"), ("Clear / invert mask", "Ctrl+D / Ctrl+Shift+I"),
-                ("Undo / redo", "Ctrl+Z / Ctrl+Shift+Z"), ("Open / save / export", "Ctrl+O / Ctrl+S / Ctrl+E")]
-        html = "<table cellspacing=6>" + "".join(f"<tr><td>{a}</td><td><b>{b}</b></td></tr>" for a, b in rows) + "</table>"
-        self.prompter.show_text("Keyboard shortcuts", html)
+    def _sync_welcome(self, doc) -> None:
+        """The welcome panel stands on the empty canvas only."""
+        if doc is None:
+            self.welcome.set_recent(self.settings.recent_files)
+        self.welcome.setVisible(doc is None)
 
-    def _show_about(self) -> None:
-        from ... import __version__
-        self.prompter.show_text("About Inpaint Studio",
-                                f"<h3>Inpaint Studio {__version__}</h3><p>Image inpainting with PEN-Net "
-                                f"(pyramid-context encoder network) and OpenCV's Telea and Navier-Stokes "
-                                f"methods.</p>")
+    def shortcut_sheet(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """The F1 sheet as (section, [(what, keys)]): built from the registered tools, the menus'
+        actions and the canvas's gestures, so that a new tool or command is on it by itself."""
+        def keys(action: QAction) -> str:
+            texts = [k.toString(QKeySequence.NativeText) for k in action.shortcuts()]
+            return " / ".join(list(dict.fromkeys(t for t in texts if t))[:2])   # the platform may add odd ones
+
+        def name(action: QAction) -> str:
+            return action.text().replace("&", "").replace("…", "")
+
+        tools = [(tool.label, tool.shortcut) for tool in self.tools.values() if tool.shortcut]
+        gestures = list(CanvasView.GESTURES)
+        for tool in self.tools.values():
+            gestures += [g for g in tool.gestures if g not in gestures]
+        sections = [("Tools", tools), ("On the canvas", gestures)]
+        tool_actions = {self.actions[f"tool_{tid}"] for tid in self.tools}
+        seen = set(tool_actions)
+
+        def walk(menu) -> list[tuple[str, str]]:
+            rows = []
+            for action in menu.actions():
+                if action.menu() is not None:
+                    rows += walk(action.menu())
+                elif action not in seen and keys(action):
+                    seen.add(action)
+                    rows.append((name(action), keys(action)))
+            return rows
+
+        for menu in self.menus.values():
+            rows = walk(menu)
+            if rows:
+                sections.append((f"{menu.title().replace('&', '')} menu", rows))
+        rest = [(name(a), keys(a)) for a in self.actions.values() if a not in seen and keys(a)]
+        if rest:
+            sections.append(("Other", rest))
+        return sections
+
+    def _show_shortcuts(self) -> None:
+        def table(title, rows):
+            def cell(text):             # non-breaking: Qt's rich text wraps nested tables' cells anyway
+                return html.escape(text).replace(" ", "&nbsp;")
+
+            body = "".join(f"<tr><td style='padding-right:12px'>{cell(what)}</td><td><b>{cell(keys)}</b></td></tr>"
+                           for what, keys in rows)
+            return f"<p style='margin:8px 0 2px 0'><b>{html.escape(title)}</b></p><table cellspacing=3>{body}</table>"
+
+        sections = self.shortcut_sheet()
+        half = (sum(len(rows) for _, rows in sections) + 1) // 2
+        left, count = [], 0
+        for section in sections:        # two columns of about equal length
+            if count >= half:
+                break
+            left.append(section)
+            count += len(section[1])
+        right = sections[len(left):]
+        columns = ["".join(table(*sec) for sec in part) for part in (left, right)]
+        self.prompter.show_text("Keyboard shortcuts", f"<table><tr><td valign='top' style='padding-right:24px'>"
+                                                      f"{columns[0]}</td><td valign='top'>{columns[1]}</td></tr></table>")
+
+    def _show_about(self) -> AboutDialog:
+        """Help ▸ About (non-modal): version, the bundled models' cards, licences."""
+        if self.about_dialog is None:
+            self.about_dialog = AboutDialog(self)
+        self.about_dialog.show()
+        self.about_dialog.raise_()
+        return self.about_dialog
 
     # -- dropped files ------------------------------------------------------------------------
     def dragEnterEvent(self, event):

@@ -44,6 +44,7 @@ class Tool:
     mask_name = ""
     mask_color = (255, 64, 96)
     rank = 100                        # a tool added later (add_tool): its place after the built-in ones
+    gestures: tuple[tuple[str, str], ...] = ()   # (what, mouse or keys) for the shortcut sheet (F1)
 
     def __init__(self, editor):
         self.editor = editor
@@ -78,6 +79,7 @@ class BrushTool(Tool):
     id, label, icon, shortcut = "brush", "Brush", "mdi6.brush", "B"
     tip = "Paint the area to fill. Right button erases, Shift+click draws a straight line."
     uses_brush = True
+    gestures = (("Erase with the brush", "right button"), ("Straight line from the last stroke", "Shift+click"))
     erase = False
 
     def __init__(self, editor):
@@ -146,6 +148,7 @@ def _preview_pen(width: float = 1.5) -> QPen:
 class RectTool(Tool):
     id, label, icon, shortcut = "rect", "Rectangle", "mdi6.rectangle-outline", "R"
     tip = "Drag a rectangle to add it to the mask; right button or Alt removes."
+    gestures = (("Remove a rectangle or lasso shape", "right button or Alt+drag"),)
 
     def __init__(self, editor):
         super().__init__(editor)
@@ -206,6 +209,9 @@ class LassoTool(Tool):
     tip = ("Drag to draw a free shape, or click corner points and double-click (or Enter) to "
            "close a polygon. Right button or Alt removes; Esc cancels; Backspace drops a point.")
     CLOSE_DISTANCE = 8  # screen pixels to the first point that close a polygon
+    gestures = (("Remove a rectangle or lasso shape", "right button or Alt+drag"),
+                ("Close a polygon", "double-click or Enter"), ("Drop the polygon's last point", "Backspace"),
+                ("Drop the shape being drawn", "Esc"))
 
     def __init__(self, editor):
         super().__init__(editor)

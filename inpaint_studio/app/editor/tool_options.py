@@ -1,4 +1,5 @@
-"""Tool options: brush size and hardness, mask colour and opacity."""
+"""Tool options: brush size and hardness (shown for the tools that paint with the brush), mask
+colour and opacity."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
@@ -36,13 +37,16 @@ class ToolOptionsPanel(QWidget):
         self.size_spin.setFixedWidth(78)
         self.size_slider.valueChanged.connect(lambda v: self._set_size(v))
         self.size_spin.valueChanged.connect(lambda v: self._set_size(v))
-        form.addRow("Size", self._pair(self.size_slider, self.size_spin))
+        self.size_row = self._pair(self.size_slider, self.size_spin)
+        form.addRow("Size", self.size_row)
 
         self.hardness_slider = _slider(0, 100)
         self.hardness_label = QLabel()
         self.hardness_label.setFixedWidth(78)
         self.hardness_slider.valueChanged.connect(self._hardness_moved)
-        form.addRow("Hardness", self._pair(self.hardness_slider, self.hardness_label))
+        self.hardness_row = self._pair(self.hardness_slider, self.hardness_label)
+        form.addRow("Hardness", self.hardness_row)
+        self.form = form
 
         self.opacity_slider = _slider(10, 100)
         self.opacity_label = QLabel()
@@ -67,6 +71,14 @@ class ToolOptionsPanel(QWidget):
         return box
 
     # -- in -----------------------------------------------------------------------------------
+    def show_brush_options(self, shown: bool) -> None:
+        """Size and hardness only for the tools that paint with the brush (not rectangle, lasso)."""
+        for row in (self.size_row, self.hardness_row):
+            self.form.setRowVisible(row, shown)
+
+    def brush_options_shown(self) -> bool:
+        return self.form.isRowVisible(self.size_row)
+
     def set_brush_size(self, size: int) -> None:
         for widget in (self.size_slider, self.size_spin):
             widget.blockSignals(True)

@@ -1,8 +1,8 @@
 """Attention view: where did each hole pixel's content come from?
 
 View > "Show Attention Sources" (off by default). While it is on, inpainting asks the engine for
-the finest ATN level's flow (InpaintOptions.return_flow; when it is off the engine is not asked
-and pays nothing). After a PEN-Net fill, an overlay colour-codes the offset of every filled pixel
+the attention's flow (InpaintOptions.return_flow: PEN-Net's finest ATN level, DeepFill's contextual
+attention; when it is off the engine is not asked and pays nothing). After a model's fill, an overlay colour-codes the offset of every filled pixel
 to its source (flow_colors.py: hue = direction, saturation = distance), and hovering a filled
 pixel outlines its main source patch on the canvas, with a line from the pixel to it.
 The overlay belongs to that result: it goes when the result layer is removed (undo) or another
@@ -44,7 +44,7 @@ class AttentionView(QObject):
         self.action = QAction(icon("mdi6.arrow-decision-outline"), "Show &Attention Sources", window)
         self.action.setCheckable(True)
         self.action.setChecked(False)
-        self.action.setToolTip("After a PEN-Net fill, colour each filled pixel by where it was copied "
+        self.action.setToolTip("After a model's fill, colour each filled pixel by where it was copied "
                                "from (hue: direction, saturation: distance); hover to see the source patch")
         self.action.toggled.connect(self.set_enabled)
         window.actions["attention_view"] = self.action
@@ -69,7 +69,7 @@ class AttentionView(QObject):
             self.clear()
             if self.enabled:
                 self.window.statusBar().showMessage(
-                    "No attention sources for this fill: only PEN-Net models copy from known patches.", 6000)
+                    "No attention sources for this fill: only the models (PEN-Net, DeepFill v1) copy from known patches.", 6000)
             return
         self.flow, self.patch, self.layer_uid = flow, getattr(result, "flow_patch", None), uid
         if self.enabled:
@@ -82,7 +82,7 @@ class AttentionView(QObject):
         elif self.flow is not None:
             self.show_map()
         elif self.window.document is not None:
-            self.window.statusBar().showMessage("Attention sources show after the next PEN-Net fill.", 6000)
+            self.window.statusBar().showMessage("Attention sources show after the next fill with a model.", 6000)
 
     def show_map(self) -> None:
         """Put the colour-coded flow of the current result on the canvas."""

@@ -1,4 +1,4 @@
-"""Learn from this photo: adapt the current PEN-Net model to the open image, then fill with it.
+"""Learn from this photo: adapt the current model (PEN-Net or DeepFill v1) to the open image, then fill with it.
 
 Model > "Learn from This Photo and Fill" writes the visible image and the hole mask to PNGs in a
 session folder, runs `python -m trainer learn-photo` as a child process (QProcess; the app never
@@ -21,7 +21,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
 from ...contracts.devices import DEVICES, TRAINING
-from ...contracts.events import DONE, ERROR, EventLines
+from ...contracts.events import DONE, ERROR, PROGRESS, EventLines
 from ...contracts.training import LEARN_PHOTO_STEPS
 from ...engine import InpaintError, PENNetEngine, resolve_device
 from ...engine.registry import RegistryError, read_model
@@ -69,8 +69,11 @@ class LearnPhotoProcess(QObject):
         self._kill_timer = QTimer(self)
         self._kill_timer.setSingleShot(True)
         self._kill_timer.timeout.connect(self.process.kill)
+        self._last_progress: float | None = None   # monotonic time of the last progress event
+        self._slowest_step = 0.0                   # the longest gap between them, in seconds
 
     def start(self) -> None:
+        self._last_progress = time.monotonic()     # the first step's gap includes the start-up
         self.process.start(sys.executable, ["-m", "trainer", "learn-photo", *self.args])
 
     @property
@@ -79,7 +82,7 @@ class LearnPhotoProcess(QObject):
 
     def cancel(self) -> None:
         """Ask the trainer to stop (SIGTERM: it finishes the current step); kill it if it has
-        not gone within 3 s (and at once where there is no SIGTERM)."""
+        not gone within the grace (and at once where there is no SIGTERM)."""
         if not self.running:
             return
         self.cancelled = True
@@ -87,10 +90,20 @@ class LearnPhotoProcess(QObject):
             self.process.kill()
         else:
             self.process.terminate()
-            self._kill_timer.start(3000)
+            self._kill_timer.start(round(1000 * self.kill_grace()))
+
+    def kill_grace(self) -> float:
+        """Seconds to wait for a clean stop: twice the slowest step seen, start-up included (a
+        loaded machine's step can take longer than a fixed grace), at least 3 s, at most 30 s."""
+        return min(max(3.0, 2.0 * self._slowest_step), 30.0)
 
     def _read_stdout(self) -> None:
         for record in self._lines.feed(bytes(self.process.readAllStandardOutput())):
+            if record["event"] == PROGRESS:
+                now = time.monotonic()
+                if self._last_progress is not None:
+                    self._slowest_step = max(self._slowest_step, now - self._last_progress)
+                self._last_progress = now
             if record["event"] == DONE:
                 self.done = record
             elif record["event"] == ERROR:
@@ -158,10 +171,10 @@ class LearnFromPhoto(QObject):
         self.session = _new_session()
         self.adapted: dict[str, object] = {}     # engine id -> ModelInfo (the newest only)
         self._engines: dict[tuple, PENNetEngine] = {}
-        self._base_label = ""
+        self._arch_label = self._base_label = ""
         self._doc = None                          # the document being learnt from
         self.action = QAction(icon("mdi6.school-outline"), "Learn from This Photo and Fill", window)
-        self.action.setToolTip("Fine-tune the current PEN-Net model briefly on this photo's own known "
+        self.action.setToolTip("Fine-tune the current model briefly on this photo's own known "
                                "area (never on the hole), then fill the hole with it")
         self.action.triggered.connect(lambda: self.start())
         window.actions["learn_photo"] = self.action
@@ -197,7 +210,7 @@ class LearnFromPhoto(QObject):
             say("Paint the hole first: learning avoids it, and the adapted model fills it.", "info")
             return False
         if inpainting.engine_kind() != "pennet":
-            say("Learning from a photo needs a PEN-Net model: choose one in the Model menu.", "info")
+            say("Learning from a photo needs a model (PEN-Net or DeepFill v1): choose one in the Model menu.", "info")
             return False
         if min(doc.width, doc.height) < 64:
             say("The image is too small to learn from (at least 64x64 pixels).", "info")
@@ -212,7 +225,7 @@ class LearnFromPhoto(QObject):
         except (OSError, ImageError) as exc:
             say(f"Could not write the image for the trainer: {exc}")
             return False
-        self._base_label = inpainting.engine_label().replace("PEN-Net: ", "")
+        self._arch_label, _, self._base_label = inpainting.engine_label().partition(": ")
         device = inpainting.device if inpainting.device in TRAINING_DEVICES else "auto"
         args = ["--model", inpainting.engine_id, "--image", str(folder / "image.png"), "--mask", str(folder / "mask.png"),
                 "--steps", str(steps), "--out-name", f"{self._base_label} adapted",
@@ -290,7 +303,7 @@ class LearnFromPhoto(QObject):
             w.banner.show_message("Another image was opened meanwhile: the adapted model was not used.", "info")
             return
         if w.inpainting.inpaint(engine_id=next(iter(self.adapted)),
-                                engine_label=f"PEN-Net: {self._base_label} adapted") is None:
+                                engine_label=f"{self._arch_label}: {self._base_label} adapted") is None:
             w.banner.show_message("The adapted model is ready, but the fill could not start.", "info")
 
     # -- the adapted model as an engine ---------------------------------------------------------

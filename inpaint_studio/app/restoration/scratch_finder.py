@@ -1,6 +1,8 @@
 """Scratch and dust finder: Tools > "Find Scratches and Dust…".
 
-A small non-modal panel with a sensitivity slider (and which kinds to look for). The slow,
+A panel docked at the side of the window (beside the Inpainting panel, so the photo stays in
+view) with a sensitivity slider, what that sensitivity finds in words, and which kinds to look
+for. The slow,
 sensitivity-independent part of the finder (restoration/scratch_finder.py: DefectAnalysis) runs once per
 choice of kinds on a worker thread, with progress and cancel, and is kept while the panel is open;
 a slider move then only asks it for `mask(s)`, also off the GUI thread, newest request first. The
@@ -15,8 +17,8 @@ import threading
 import numpy as np
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QProgressBar,
-                               QSlider, QVBoxLayout)
+from PySide6.QtWidgets import (QCheckBox, QDialogButtonBox, QDockWidget, QHBoxLayout, QLabel, QProgressBar,
+                               QSlider, QVBoxLayout, QWidget)
 
 from ...engine import Cancelled, InpaintError
 from ...restoration import scratch_finder as finder
@@ -126,14 +128,30 @@ class _Finder:
             self.signals.found.emit(generation, np.ascontiguousarray(mask, dtype=np.uint8))
 
 
-class ScratchFinderPanel(QDialog):
-    """The finder's panel for the window's current document. `proposal` is the latest result
-    for the current settings (None while searching). `closed` says it has gone."""
+class FinderDock(QDockWidget):
+    """The dock the panel lives in; closing it (its X) cancels like the Cancel button."""
+
+    def __init__(self, panel, window):
+        super().__init__("Find Scratches and Dust", window)
+        self.panel = panel
+        self.setObjectName("dock-scratch-finder")
+        self.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetClosable)
+        self.setWidget(panel)
+
+    def closeEvent(self, event):
+        self.panel.reject()
+        super().closeEvent(event)
+
+
+class ScratchFinderPanel(QWidget):
+    """The finder's panel for the window's current document, in a dock at the side of the
+    window. `proposal` is the latest result for the current settings (None while searching).
+    `closed` says it has gone."""
 
     closed = Signal()
 
     def __init__(self, window):
-        super().__init__(window)
+        super().__init__()
         self.window = window
         self.doc = window.document
         self.image = self.doc.flattened()[0]
@@ -145,10 +163,9 @@ class ScratchFinderPanel(QDialog):
         self._signals.failed.connect(self._failed)
         self._finder = _Finder(self.image, self._signals)
 
-        self.setWindowTitle("Find scratches and dust")
-        self.setModal(False)
-        self.setMinimumWidth(360)
+        self.setMinimumWidth(260)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 8, 10, 10)
         intro = QLabel("Proposes a mask of thin scratches, cracks and dust specks (shown in cyan). "
                        "Apply adds it to the mask; then check it with the brush and eraser and inpaint.")
         intro.setWordWrap(True)
@@ -164,6 +181,11 @@ class ScratchFinderPanel(QDialog):
         row.addWidget(self.slider, 1)
         row.addWidget(self.value_label)
         layout.addLayout(row)
+        self.meaning = QLabel()                 # what this sensitivity finds, in words
+        self.meaning.setWordWrap(True)
+        self.meaning.setObjectName("hint")
+        layout.addWidget(self.meaning)
+        self._explain()
         kinds = QHBoxLayout()
         self.scratch_box = QCheckBox("Scratches and cracks")
         self.dust_box = QCheckBox("Dust")
@@ -184,6 +206,8 @@ class ScratchFinderPanel(QDialog):
         self.apply_button.clicked.connect(self.apply)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
+        layout.addStretch(1)
+        self.dock = FinderDock(self, window)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.search)
@@ -200,7 +224,11 @@ class ScratchFinderPanel(QDialog):
     def _sensitivity_changed(self, value: int) -> None:
         # Cheap with the analysis kept: ask at once; a newer value replaces one not yet served.
         self.value_label.setText(str(value))
+        self._explain()
         self.search()
+
+    def _explain(self) -> None:
+        self.meaning.setText(finder.explain(self.sensitivity, self.image.shape))
 
     def _kinds_changed(self, *_) -> None:
         # Rebuilds the analysis: cancel the running work now, start after the debounce.
@@ -271,11 +299,16 @@ class ScratchFinderPanel(QDialog):
         self._close()
 
     def _close(self) -> None:
+        if self.dock is None:
+            return                      # closed already
         self._timer.stop()
         self._finder.close()
         self.window.canvas.remove_overlay(PREVIEW_KEY)
-        self.hide()
-        self.deleteLater()
+        dock, self.dock = self.dock, None
+        if dock is not None:
+            self.window.removeDockWidget(dock)
+            dock.hide()
+            dock.deleteLater()
         self.closed.emit()
 
 
@@ -301,14 +334,17 @@ class ScratchFinder:
         if window.document is None:
             return None
         if panel is not None and panel.doc is window.document:
-            panel.raise_()
-            panel.activateWindow()
+            panel.dock.raise_()
             return panel
         if panel is not None:
             panel.reject()
         panel = self.panel = ScratchFinderPanel(window)
         panel.closed.connect(lambda: self._closed(panel))
-        panel.show()
+        # At the side, in a tab beside the Inpainting panel: the photo stays in view.
+        window.addDockWidget(Qt.RightDockWidgetArea, panel.dock)
+        window.tabifyDockWidget(window.inpaint_dock, panel.dock)
+        panel.dock.show()
+        panel.dock.raise_()
         panel.search()
         return panel
 

@@ -9,10 +9,12 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 
 from ...engine import clear_engine_cache
+from ...engine.registry import ModelRegistry
 from ...paths import runs_dir
 from . import speed as training_speed
 from ..ui.theme import icon
 from .job import TrainingJob
+from .model_manager import accepts_far_behind
 from ...contracts.runs import COMPLETED, FAILED, INTERRUPTED
 from .runs import list_runs, new_run_dir
 
@@ -125,6 +127,8 @@ class FineTuneFeature(QObject):
         inpainting.refresh_engines()
         if inpainting.engine_combo.findData(model_id) < 0:
             self.window.banner.show_message("That model is no longer installed.", "warning")
+            return
+        if not accepts_far_behind(self.window, ModelRegistry(), model_id, "the editor's model"):
             return
         inpainting.set_engine(model_id)
         self.window.banner.show_message(f"Inpainting now uses “{inpainting.engine_label(model_id)}”.", "info")

@@ -1,4 +1,4 @@
-"""The model manager (an extension): bundled and user PEN-Net models with their cards; set the
+"""The model manager (an extension): bundled and user models (PEN-Net, DeepFill v1) with their cards; set the
 default, rename or delete a user model, import a released checkpoint (.pth) or a safetensors file,
 show a model's folder. The editor's model picker is refreshed after every change."""
 from __future__ import annotations
@@ -39,7 +39,7 @@ def card_rows(info: ModelInfo, names: dict[str, str] | None = None) -> list[tupl
     """(label, text) rows describing a model's card, in reading order; `names` maps model ids
     to names (for the model it was fine-tuned from)."""
     card, arch, training = info.card, info.architecture, info.card.training
-    rows = [("Architecture", f"PEN-Net, {arch.cnum} base channels, trained at {arch.input_size} px"),
+    rows = [("Architecture", f"{arch.label}, {arch.cnum} base channels, trained at {arch.input_size} px"),
             ("Attention", f"{arch.attention} (affinity: {arch.affinity})")]
     data = training.data
     if isinstance(data, dict) and (data.get("path") or data.get("images")):
@@ -79,6 +79,22 @@ def card_rows(info: ModelInfo, names: dict[str, str] | None = None) -> list[tupl
         rows.append(("Created", created))
     rows.append(("File", str(info.weights_path)))
     return rows
+
+
+def accepts_far_behind(window, registry, model_id: str, making: str) -> bool:
+    """Before a model becomes what the editor (or the command line) fills with: when its own
+    figures put it far behind the bundled model or the classical engines (contracts.card's rule),
+    ask; True to go ahead."""
+    try:
+        info, reasons = registry.get(model_id), registry.far_behind(model_id)
+    except RegistryError:
+        return True                    # gone meanwhile: the action itself reports it
+    if not reasons:
+        return True
+    return window.prompter.confirm(
+        "This model is far behind",
+        f"“{info.name}” fills worse than what you have: {'; '.join(reasons)}.\n\nIts fills will look blurry or "
+        f"wrong. Make it {making} anyway?", ok="Use It Anyway")
 
 
 def card_html(info: ModelInfo, default: bool, names: dict[str, str] | None = None) -> str:
@@ -132,7 +148,7 @@ class ModelManagerDialog(QDialog):
         self.use_button.clicked.connect(self.use)
         self.import_button.clicked.connect(lambda: self.import_model())
 
-        empty = QLabel("No PEN-Net model is installed yet: import one, or fine-tune one from a folder of photos.")
+        empty = QLabel("No model is installed yet: import one, or fine-tune one from a folder of photos.")
         empty.setObjectName("hint")
         empty.setWordWrap(True)
         self.empty_label = empty
@@ -218,8 +234,11 @@ class ModelManagerDialog(QDialog):
         info = self.selected()
         if info is None:
             return
+        registry = self.registry_factory()
+        if not accepts_far_behind(self.window_, registry, info.id, "the default model"):
+            return
         try:
-            self.registry_factory().set_default(info.id)
+            registry.set_default(info.id)
         except RegistryError as exc:
             self.banner.show_message(str(exc))
             return
@@ -294,6 +313,8 @@ class ModelManagerDialog(QDialog):
     def use(self) -> None:
         info = self.selected()
         if info is not None:
+            if not accepts_far_behind(self.window_, self.registry_factory(), info.id, "the editor's model"):
+                return
             self.window_.inpainting.refresh_engines()
             self.window_.inpainting.set_engine(info.id)
             self.banner.show_message(f"The editor now inpaints with “{info.name}”.", "info")
@@ -309,7 +330,7 @@ class ModelManager:
         self.window = window
         self.dialog: ModelManagerDialog | None = None
         self.action = QAction(icon("mdi6.database-cog-outline"), "&Manage Models…", window)
-        self.action.setStatusTip("List, import, rename, delete and choose the default PEN-Net model")
+        self.action.setStatusTip("List, import, rename, delete and choose the default model")
         self.action.triggered.connect(lambda: self.show_dialog())
         window.add_model_action(self.action, MENU_RANK)
         window.actions["manage_models"] = self.action

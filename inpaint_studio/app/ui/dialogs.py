@@ -106,6 +106,7 @@ class Prompter:
         layout = QVBoxLayout(dialog)
         label = QLabel(html)
         label.setTextFormat(Qt.RichText)
+        label.setMinimumWidth(min(label.sizeHint().width(), 900))   # tables keep their lines whole
         label.setWordWrap(True)
         layout.addWidget(label)
         buttons = QDialogButtonBox(QDialogButtonBox.Close)
