@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save
 
-from inpaint_studio.contracts.card import CARD_FORMAT
+from inpaint_studio.contracts.card import ARCHITECTURES, CARD_FORMAT
 from inpaint_studio.contracts.runs import CHECKPOINTS_DIR, RUN_FILE
 from inpaint_studio.engine.device import TRAINING, resolve_device
 from inpaint_studio.engine.registry import (DISCRIMINATOR_SUFFIX, ModelRegistry, RegistryError, load_discriminator,
@@ -83,6 +83,7 @@ def promote(run_dir: str | Path, data: str | Path, models: str | Path | None = N
     current = _bundled(models, model_id)
     size = size or current.architecture.input_size
     dev = resolve_device(device, TRAINING)
+    held = checkpoint_architecture(payload)
     candidate = _shipped_generator(payload).to(dev, memory_format=torch.channels_last)
     bundled = load_generator(current, device=dev)
     label = f"model {run_dir.name} (iteration {int(payload['iteration'])})"
@@ -91,8 +92,9 @@ def promote(run_dir: str | Path, data: str | Path, models: str | Path | None = N
     for kind in PROMOTION_MASKS:
         holes = fixed_masks(kind, len(crops), size, seed=seed)
         old = {**score(f"bundled {model_id}", *generator_outputs(bundled, crops, holes, dev), crops, holes),
-               "colour_adaptation": None}  # not "this model" of the card's held-out table
-        new = score(label, *generator_outputs(candidate, crops, holes, dev), crops, holes)
+               "colour_adaptation": None, "architecture": current.architecture.label}  # not the card's "this model"
+        new = {**score(label, *generator_outputs(candidate, crops, holes, dev), crops, holes),
+               "architecture": ARCHITECTURES.get(held["name"], held["name"])}
         rows = [old, new, *classical_rows(crops, holes, classical)]
         reports[kind] = {"images": len(crops), "masks": kind, "size": size, "seed": seed, "data": str(data),
                          "rows": rows}
