@@ -341,3 +341,15 @@ def test_carry_is_measured_and_refused_over_the_limit(tmp_path, monkeypatch, cap
     assert cli.main(["window-carry", "--root", str(root), "--carry", ".corpus"]) == 1
     captured = capsys.readouterr()
     assert "TOO BIG" in captured.out and "over the device call's limit" in captured.err
+
+
+def test_window_return_names_a_missing_part_and_writes_no_run(tmp_path):
+    back = tmp_path / "back"
+    back.mkdir()
+    (back / f"{window.PART_PREFIX}00").write_bytes(b"x" * 10)
+    (back / f"{window.PART_PREFIX}02").write_bytes(b"y" * 10)
+    with pytest.raises(ValueError, match=r"parts \[0, 2\] are not 0..1: one is missing"):
+        window.rebuild_run(back, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ValueError, match="no window.part-NN files"):
+        window.rebuild_run(tmp_path / "run", tmp_path / "run2")
