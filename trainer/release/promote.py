@@ -90,6 +90,8 @@ def promote(run_dir: str | Path, data: str | Path, models: str | Path | None = N
     crops = load_crops(data, size, limit)
     reports, ours, theirs = {}, {}, {}
     for kind in PROMOTION_MASKS:
+        log(f"measuring the bundled model, {label[len('model '):]} and the classical methods on {len(crops)} photos, "
+            f"'{kind}' masks ...")
         holes = fixed_masks(kind, len(crops), size, seed=seed)
         old = {**score(f"bundled {model_id}", *generator_outputs(bundled, crops, holes, dev), crops, holes),
                "colour_adaptation": None, "architecture": current.architecture.label}  # not the card's "this model"
