@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from .atomic import sweep
 from .imaging import MASK_RULE, SUPPORTED_SUFFIXES, format_keeps_alpha, read_image, read_mask, write_image
@@ -95,17 +96,25 @@ def main(argv: list[str] | None = None) -> int:
     return args.func(args)
 
 
+def guarded(body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """`body` as a subcommand: every failure is one "error: ..." line and exit status 2 (a
+    traceback only with INPAINT_STUDIO_DEBUG=1), an interrupt exit status 130."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return body(args)
+        except KeyboardInterrupt:
+            _say("error: interrupted")
+            return EXIT_INTERRUPTED
+        except Exception as exc:
+            if os.environ.get("INPAINT_STUDIO_DEBUG"):
+                raise
+            _say(f"error: {_one_line(exc)}")
+            return EXIT_ERROR
+    return run
+
+
 def run(args) -> int:
-    try:
-        return _run(args)
-    except KeyboardInterrupt:
-        _say("error: interrupted")
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # every failure is one line; a traceback only on request
-        if os.environ.get("INPAINT_STUDIO_DEBUG"):
-            raise
-        _say(f"error: {_one_line(exc)}")
-        return EXIT_ERROR
+    return guarded(_run)(args)
 
 
 def _run(args) -> int:
@@ -146,8 +155,7 @@ def _run(args) -> int:
                 bar.message(f"error: {text}")
                 return EXIT_ERROR
             failures += 1
-            bar.done(i, image_path.name, failed=True)
-            bar.message(f"error: {text}")
+            bar.failed(i, image_path.name, text)
             continue
         bar.done(i, image_path.name)
         for text in result.notes:
@@ -319,6 +327,11 @@ class _Progress:
             self._draw(index, 1.0, name)
         else:
             _say(line)
+
+    def failed(self, index: int, name: str, text: str) -> None:
+        """Image `index` failed and is skipped: its line, then the error naming it."""
+        self.done(index, name, failed=True)
+        self.message(f"error: {text}")
 
     def _line(self, index: int, fraction: float, name: str) -> str:
         overall = (index + fraction) / self.total

@@ -17,7 +17,7 @@ import argparse
 import os
 from pathlib import Path
 
-from .cli_inpaint import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError, _identity, _images_in, _one_line,
+from .cli_inpaint import (EXIT_ERROR, EXIT_OK, guarded, UsageError, _identity, _images_in, _one_line,
                           _Progress, _quality, _refuse_overwriting_inputs, _remove_leftovers, _say)
 from .imaging import SUPPORTED_SUFFIXES, format_keeps_alpha, read_image, write_image, write_mask
 
@@ -55,16 +55,7 @@ def _sensitivity(text: str) -> float:
 
 
 def run(args) -> int:
-    try:
-        return _run(args)
-    except KeyboardInterrupt:
-        _say("error: interrupted")
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # every failure is one line; a traceback only on request
-        if os.environ.get("INPAINT_STUDIO_DEBUG"):
-            raise
-        _say(f"error: {_one_line(exc)}")
-        return EXIT_ERROR
+    return guarded(_run)(args)
 
 
 def _run(args) -> int:
@@ -97,8 +88,7 @@ def _run(args) -> int:
                 bar.message(f"error: {text}")
                 return EXIT_ERROR
             failures += 1
-            bar.done(i, image_path.name, failed=True)
-            bar.message(f"error: {text}")
+            bar.failed(i, image_path.name, text)
             continue
         bar.done(i, image_path.name)
         n = result.mask.size

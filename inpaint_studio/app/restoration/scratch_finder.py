@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QCheckBox, QDialogButtonBox, QDockWidget, QHBoxLayout, QLabel, QProgressBar,
                                QSlider, QVBoxLayout, QWidget)
@@ -37,15 +37,6 @@ class _Signals(QObject):
     progress = Signal(int, float, str)   # generation, fraction, message
     found = Signal(int, object)          # generation, mask uint8 HxW
     failed = Signal(int, str)
-
-
-class _Run(QRunnable):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def run(self):
-        self.fn()
 
 
 class _Finder:
@@ -72,7 +63,7 @@ class _Finder:
             self._latest = (generation, kinds)
             start, self._running = not self._running, True
         if start:
-            QThreadPool.globalInstance().start(_Run(self._drain))
+            QThreadPool.globalInstance().start(self._drain)
 
     def cancel(self) -> None:
         """Drop the waiting request and cancel whatever is running (the analysis too)."""

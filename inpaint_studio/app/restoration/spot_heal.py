@@ -14,7 +14,7 @@ import threading
 import time
 
 import numpy as np
-from PySide6.QtCore import QObject, QRectF, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRectF, Qt, QThreadPool, Signal
 
 from ...engine import InpaintError
 from ...restoration import spot_heal as healing
@@ -32,15 +32,6 @@ DAB_COLOR = (255, 196, 64)
 class _Signals(QObject):
     healed = Signal(object)      # _Job with its result
     failed = Signal(object, str)
-
-
-class _Run(QRunnable):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def run(self):
-        self.fn()
 
 
 class _Job:
@@ -92,7 +83,7 @@ class Healer(QObject):
             job.image = visible_region(job.doc, (x0, y0, x1 - x0, y1 - y0))   # what earlier dabs left
             self._running = job
             engine_id, device = self.engine_id(), self.window.inpainting.device
-            QThreadPool.globalInstance().start(_Run(lambda: self._work(job, engine_id, device)))
+            QThreadPool.globalInstance().start(lambda: self._work(job, engine_id, device))
 
     def _work(self, job: _Job, engine_id: str, device: str) -> None:
         try:
