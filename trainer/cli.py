@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     f"(then lr {_num(FINETUNE['lr'])} and {FINETUNE['iterations']} iterations by default)")
     fit.add_argument("--warm-start", metavar="MODEL", help="registry model id, or 'default', to continue training: "
                      "its generator and discriminator (a fresh one if it ships none), the from-scratch "
-                     "defaults, a fresh optimiser, its crop size")
+                     "defaults, a fresh optimiser; its network, width and crop size")
     fit.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     fit.add_argument("--arch", choices=ARCHITECTURES,
                      help=f"network of a new model: {', '.join(f'{k} ({v})' for k, v in ARCHITECTURES.items())}; "
@@ -171,11 +171,11 @@ def _fit_options(args) -> dict:
     from inpaint_studio.contracts.training import LossWeights
     from inpaint_studio.paths import runs_dir
 
-    keys = ("data", "val", "out", "base", "warm_start", "arch", "cnum", "size", "iterations", "batch_size", "lr", "d_lr",
-            "masks", "attention",
+    keys = ("data", "val", "out", "base", "arch", "cnum", "size", "iterations", "batch_size", "lr", "d_lr", "masks", "attention",
             "affinity", "device", "precision", "checkpoint_every", "keep_checkpoints", "val_every",
             "val_images", "log_every", "seed", "workers", "small", "export_name")
     given = {k: getattr(args, k) for k in keys}
+    given["warm_start"] = args.warm_start
     given["weights"] = {t: getattr(args, f"{t}_weight") for t in LossWeights().to_dict()
                         if getattr(args, f"{t}_weight") is not None}
     if given["out"] is None and not args.resume:
