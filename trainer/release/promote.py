@@ -82,6 +82,10 @@ def promote(run_dir: str | Path, data: str | Path, models: str | Path | None = N
     payload = found[1]
     current = _bundled(models, model_id)
     size = size or current.architecture.input_size
+    warm = payload.get("warm_start") or {}
+    if warm.get("created") and warm.get("id") == model_id and warm["created"] != current.card.created:
+        log(f"note: the run started from '{model_id}' as created {warm['created']}, which has been replaced since "
+            f"(now {current.card.created}); the comparison is with the current one")
     dev = resolve_device(device, TRAINING)
     held = checkpoint_architecture(payload)
     candidate = _shipped_generator(payload).to(dev, memory_format=torch.channels_last)
@@ -189,7 +193,8 @@ def window_entry(payload: dict, record: dict, rows: dict, run_name: str) -> dict
     world = int(payload.get("world_size") or 1)
     return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "run": run_name,
             "hardware": payload.get("hardware") or record.get("hardware"), "iterations": iterations,
-            "samples": iterations * batch * world, "started_from": (payload.get("warm_start") or {}).get("id"),
+            "samples": iterations * batch * world, "started_from": {k: (payload.get("warm_start") or {}).get(k)
+                                                                    for k in ("id", "created")},
             "held_out": {kind: {m: row[m] for m in ("l1", "psnr", "ssim")} for kind, row in rows.items()}}
 
 
