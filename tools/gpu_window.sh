@@ -22,7 +22,7 @@ if [ "${1:-}" = carry ]; then
     exec "$PY" -m trainer window-carry "$@"
 fi
 if ! [[ "${1:-}" =~ ^[0-9]+([.][0-9]+)?$ ]]; then
-    sed -n 2,16p "$0"
+    sed -n 2,15p "$0"
     exit 2
 fi
 SECONDS_LEFT=$("$PY" -c "import sys; print(max(1, round(float(sys.argv[1]) * 60)))" "$1")
@@ -33,6 +33,11 @@ CORPUS=$(realpath -m "${CORPUS:-.corpus}")
 WARM=${WARM:-default}
 TRAIN_ARGS=${TRAIN_ARGS:---batch-size 16 --workers 12 --checkpoint-every 1000 --keep-checkpoints 1 --val-every 1000 --val-images 58 --log-every 50}
 EVENTS=$RUN.events.jsonl
+if [ ! -d "$CORPUS/train" ] || [ ! -d "$CORPUS/val" ]; then
+    echo "error: $CORPUS: no carried corpus (train/ and val/); make it with 'python -m trainer corpus compress" \
+         "~/corpus .corpus' and carry .corpus" >&2
+    exit 2
+fi
 export INPAINT_STUDIO_HOME=${INPAINT_STUDIO_HOME:-$PWD/runs/home} PYTHONUNBUFFERED=1
 if compgen -G ".whl/*.whl" >/dev/null; then  # what that machine's Python lacks
     "$PY" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
