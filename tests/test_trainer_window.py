@@ -353,3 +353,11 @@ def test_window_return_names_a_missing_part_and_writes_no_run(tmp_path):
     assert not (tmp_path / "run").exists()
     with pytest.raises(ValueError, match="no window.part-NN files"):
         window.rebuild_run(tmp_path / "run", tmp_path / "run2")
+
+
+def test_gpu_window_names_a_missing_corpus_before_anything_starts(tmp_path):
+    env = dict(trainer_env(), PY=sys.executable, CORPUS=str(tmp_path / "none"), OUT=str(tmp_path / "out"))
+    done = subprocess.run(["bash", str(REPO / "tools" / "gpu_window.sh"), "1"], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "no carried corpus" in done.stderr
+    assert not (tmp_path / "out").exists()
