@@ -181,7 +181,7 @@ def test_a_worse_run_is_refused_and_nothing_changes(tmp_path, photos, capsys):
     shipped = bundled_model(tmp_path / "models", generator("good"), discriminator(2))
     before = _files(shipped)
     run = run_with(tmp_path / "run", generator("bad"), photos["train"])
-    assert _promote(run, photos, shipped) == 0
+    assert _promote(run, photos, shipped, "--limit", "1") == 0
     out = capsys.readouterr().out
     assert f"bundled {MODEL_ID}" in out and "model run (iteration 40)" in out and "opencv telea" in out
     assert "'center' masks" in out and "'free' masks" in out
