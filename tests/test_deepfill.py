@@ -201,7 +201,7 @@ def test_evaluate_runs_both_architectures_on_the_same_photos_and_masks(trained, 
     report = evaluate([pennet.id, deepfill_id], trained["data"], masks="center", size=64, classical=("telea",))
     rows = {r["method"]: r for r in report["rows"]}
     assert list(rows) == [f"model {pennet.id}", f"model {pennet.id}, no colour adaptation",
-                          f"model {deepfill_id}", f"model {deepfill_id}, no colour adaptation", "opencv telea"]
+                          f"model {deepfill_id}", f"model {deepfill_id}, no colour adaptation", "opencv telea", "auto"]
     assert rows[f"model {pennet.id}"]["architecture"] == "PEN-Net"
     assert rows[f"model {deepfill_id}"]["architecture"] == "DeepFill v1"
     assert rows[f"model {pennet.id}"]["l1"] != rows[f"model {deepfill_id}"]["l1"]

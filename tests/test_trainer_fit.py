@@ -146,7 +146,7 @@ def test_evaluate_compares_the_model_with_opencv(trained, monkeypatch, capsys):
     report = evaluate(model_id, trained["data"], masks="center", size=64)
     assert report["images"] == 3  # the broken and truncated files are left out for every method
     assert [r["method"] for r in report["rows"]] == [f"model {model_id}", f"model {model_id}, no colour adaptation",
-                                                     "opencv telea", "opencv ns", "patchmatch"]
+                                                     "opencv telea", "opencv ns", "patchmatch", "auto"]
     adapted, raw = report["rows"][:2]
     assert adapted["colour_adaptation"] is True and raw["colour_adaptation"] is False
     assert adapted["l1"] != raw["l1"]  # the same network outputs, pasted two ways

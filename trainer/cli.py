@@ -1,5 +1,5 @@
-"""python -m trainer (inpaint-studio-trainer): fit, export, pack, bundle, promote, evaluate, figure,
-bench, corpus, window-carry, window-pack, window-return, learn-photo, learn-photo-eval.
+"""python -m trainer (inpaint-studio-trainer): fit, export, pack, bundle, promote, evaluate, auto-rule,
+figure, bench, corpus, window-carry, window-pack, window-return, learn-photo, learn-photo-eval.
 
 Exit status: 0 done (or stopped on request), 1 the run failed while training, 2 bad input
 (folder, options, model id) reported before anything started. `fit` reports every outcome as
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                    SCRATCH, SMALL_IMAGES, WORKERS, LossWeights, loss_weights)
     from inpaint_studio.network import AFFINITIES, ATTENTION_MODES
 
+    from .evaluate import HALVES
     from .release import corpus
 
     parser = argparse.ArgumentParser(prog=program_name("inpaint-studio-trainer", "trainer"),
@@ -89,10 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--checkpoint", help="a specific checkpoint file (default: the newest)")
     export.set_defaults(func=cmd_export)
 
-    evaluate = sub.add_parser("evaluate", help="L1 / PSNR / SSIM of models against Telea, NS and PatchMatch")
+    evaluate = sub.add_parser("evaluate", help="L1 / PSNR / SSIM of models against Telea, NS, PatchMatch and Auto")
     evaluate.add_argument("--model", nargs="+", action="extend",
                           help="registry model ids, of any architecture, measured on the same images and masks "
-                               "(leave out to measure the classical methods alone)")
+                               "(leave out to measure the classical methods alone; Auto uses the first)")
     evaluate.add_argument("--data", required=True, help="folder of photos")
     evaluate.add_argument("--masks", choices=EVAL_MASK_KINDS, default="center",
                           help="center: the paper's centred square of half the side (default)")
@@ -100,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, help="at most this many images")
     evaluate.add_argument("--seed", type=int, default=0, help="mask seed")
     evaluate.add_argument("--device", choices=train_devices, default="auto")
+    evaluate.add_argument("--half", choices=HALVES,
+                          help="only that fixed half of the photos (by file-name hash): Auto's rule is fitted "
+                               "on 'tune', so 'report' is the held-out figure for it")
+    evaluate.add_argument("--no-auto", dest="auto", action="store_false", help="leave out the Auto row")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -125,8 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     corpus.register(sub)
     from .learn_photo import cli as learn_cli
-    from .release import bundle, figure, promote, window
+    from .release import auto_rule, bundle, figure, promote, window
 
+    auto_rule.register(sub)
     bundle.register(sub)
     figure.register(sub)
     promote.register(sub)
@@ -208,7 +214,8 @@ def cmd_pack(args) -> int:
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate, format_table
 
-    report = evaluate(args.model, args.data, args.masks, args.size, args.limit, args.device, args.seed)
+    report = evaluate(args.model, args.data, args.masks, args.size, args.limit, args.device, args.seed,
+                      half=args.half, auto=args.auto)
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0
 

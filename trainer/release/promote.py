@@ -33,12 +33,12 @@ from inpaint_studio.engine.registry import (DISCRIMINATOR_SUFFIX, ModelRegistry,
                                             load_generator)
 from inpaint_studio.network import make_generator
 
-from ..evaluate import CLASSICAL, classical_rows, format_table, generator_outputs, load_crops, score
+from ..evaluate import CLASSICAL, classical_rows, format_table, generator_outputs, load_named_crops, score
 from ..fit.checkpoint import checkpoint_architecture, latest_checkpoint
 from ..fit.data import scan_folder
 from ..fit.loop import name_hash
 from ..fit.export import CARD_CONFIG_KEYS
-from ..fit.masks import fixed_masks
+from ..fit.masks import named_masks
 from .bundle import BUNDLED_ID, held_out
 
 PROMOTION_MASKS = ("center", "free")
@@ -91,17 +91,17 @@ def promote(run_dir: str | Path, data: str | Path, models: str | Path | None = N
     candidate = _shipped_generator(payload).to(dev, memory_format=torch.channels_last)
     bundled = load_generator(current, device=dev)
     label = f"model {run_dir.name} (iteration {int(payload['iteration'])})"
-    crops = load_crops(data, size, limit)
+    names, crops = load_named_crops(data, size, limit)
     reports, ours, theirs = {}, {}, {}
     for kind in PROMOTION_MASKS:
         log(f"measuring the bundled model, {label[len('model '):]} and the classical methods on {len(crops)} photos, "
             f"'{kind}' masks ...")
-        holes = fixed_masks(kind, len(crops), size, seed=seed)
-        old = {**score(f"bundled {model_id}", *generator_outputs(bundled, crops, holes, dev), crops, holes),
+        holes = named_masks(kind, names, size, seed=seed)  # as evaluate draws them
+        old = {**score(f"bundled {model_id}", *generator_outputs(bundled, crops, holes, dev), crops, holes, names),
                "colour_adaptation": None, "architecture": current.architecture.label}  # not the card's "this model"
-        new = {**score(label, *generator_outputs(candidate, crops, holes, dev), crops, holes),
+        new = {**score(label, *generator_outputs(candidate, crops, holes, dev), crops, holes, names),
                "architecture": ARCHITECTURES.get(held["name"], held["name"])}
-        rows = [old, new, *classical_rows(crops, holes, classical)]
+        rows = [old, new, *classical_rows(crops, holes, names, classical)]
         reports[kind] = {"images": len(crops), "masks": kind, "size": size, "seed": seed, "data": str(data),
                          "rows": rows}
         ours[kind], theirs[kind] = new, old

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushB
 from ...contracts.devices import DEVICES, TRAINING
 from ...contracts.events import DONE, ERROR, PROGRESS, EventLines
 from ...contracts.training import LEARN_PHOTO_STEPS
-from ...engine import InpaintError, PENNetEngine, resolve_device
+from ...engine import InpaintError, PENNetEngine, auto_model_id, resolve_device
 from ...engine.registry import RegistryError, read_model
 from ...imaging import ImageError, write_image, write_mask
 from ...paths import PACKAGE_ROOT, user_data_root
@@ -209,7 +209,8 @@ class LearnFromPhoto(QObject):
         if not doc.mask(HOLE).data.any():
             say("Paint the hole first: learning avoids it, and the adapted model fills it.", "info")
             return False
-        if inpainting.engine_kind() != "pennet":
+        model_id = self.model_id()
+        if model_id is None:
             say("Learning from a photo needs a model (PEN-Net or DeepFill v1): choose one in the Model menu.", "info")
             return False
         if min(doc.width, doc.height) < 64:
@@ -225,9 +226,9 @@ class LearnFromPhoto(QObject):
         except (OSError, ImageError) as exc:
             say(f"Could not write the image for the trainer: {exc}")
             return False
-        self._arch_label, _, self._base_label = inpainting.engine_label().partition(": ")
+        self._arch_label, _, self._base_label = inpainting.engine_label(model_id).partition(": ")
         device = inpainting.device if inpainting.device in TRAINING_DEVICES else "auto"
-        args = ["--model", inpainting.engine_id, "--image", str(folder / "image.png"), "--mask", str(folder / "mask.png"),
+        args = ["--model", model_id, "--image", str(folder / "image.png"), "--mask", str(folder / "mask.png"),
                 "--steps", str(steps), "--out-name", f"{self._base_label} adapted",
                 "--out-dir", str(folder / "model"), "--device", device]
         self._doc = doc
@@ -241,6 +242,14 @@ class LearnFromPhoto(QObject):
         w.job_label.setText("Learning from this photo…")
         self.job.start()
         return True
+
+    def model_id(self) -> str | None:
+        """The model to adapt: the chosen one, or the one Auto uses; None without one."""
+        inpainting = self.window.inpainting
+        kind = inpainting.engine_kind()
+        if kind == "pennet":
+            return inpainting.engine_id
+        return auto_model_id() if kind == "auto" else None
 
     @property
     def running(self) -> bool:
