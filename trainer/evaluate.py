@@ -83,11 +83,12 @@ def auto_engine(model_id: str | None, device: str = "auto", classical: tuple[str
     """Auto as the app runs it, its model (when given) in fp32 like the model rows."""
     from inpaint_studio.engine import CLASSICAL as INSTALLED
     from inpaint_studio.engine import AutoEngine, PENNetEngine
-    from inpaint_studio.engine.registry import ModelRegistry
+    from inpaint_studio.engine.registry import ModelInfo, ModelRegistry
 
     model = None
-    if model_id:
-        model = PENNetEngine(ModelRegistry().get(model_id), device=resolve_device(device, TRAINING), precision="fp32")
+    if model_id:  # an id, or a ModelInfo as model_outputs takes it
+        info = model_id if isinstance(model_id, ModelInfo) else ModelRegistry().get(model_id)
+        model = PENNetEngine(info, device=resolve_device(device, TRAINING), precision="fp32")
     return AutoEngine(model, {k: INSTALLED[k]() for k in classical if k in INSTALLED})
 
 
