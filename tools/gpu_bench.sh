@@ -30,7 +30,7 @@ case "$part" in
 esac
 OUT="${OUT:-$PWD/bench-out}"
 mkdir -p "$OUT"
-PY="${PY:-${PYTHON:-python3}}"  # PY as in tools/device_train.sh
+PY="${PY:-${PYTHON:-python3}}"  # PY as in tools/gpu_window.sh
 
 "$PY" - <<'EOF'
 import torch

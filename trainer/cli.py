@@ -1,5 +1,5 @@
-"""python -m trainer (inpaint-studio-trainer): fit, export, pack, bundle, evaluate, auto-rule, figure,
-bench, corpus, learn-photo, learn-photo-eval.
+"""python -m trainer (inpaint-studio-trainer): fit, export, pack, bundle, promote, evaluate, auto-rule,
+figure, bench, corpus, window-carry, window-pack, window-return, learn-photo, learn-photo-eval.
 
 Exit status: 0 done (or stopped on request), 1 the run failed while training, 2 bad input
 (folder, options, model id) reported before anything started. `fit` reports every outcome as
@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(default: a new folder in the user's runs directory)")
     fit.add_argument("--base", help=f"registry model id to fine-tune, or 'default' for the app's default model "
                                     f"(then lr {_num(FINETUNE['lr'])} and {FINETUNE['iterations']} iterations by default)")
+    fit.add_argument("--warm-start", metavar="MODEL", help="registry model id, or 'default', to continue training: "
+                     "its generator and discriminator (a fresh one if it ships none), the from-scratch "
+                     "defaults, a fresh optimiser; its network, width and crop size")
     fit.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     fit.add_argument("--arch", choices=ARCHITECTURES,
                      help=f"network of a new model: {', '.join(f'{k} ({v})' for k, v in ARCHITECTURES.items())}; "
@@ -151,11 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     corpus.register(sub)
     from .learn_photo import cli as learn_cli
-    from .release import auto_rule, bundle, figure
+    from .release import auto_rule, bundle, figure, promote, window
 
     auto_rule.register(sub)
     bundle.register(sub)
     figure.register(sub)
+    promote.register(sub)
+    window.register(sub)
 
     learn_cli.register(sub)
     return parser
@@ -201,6 +206,7 @@ def _fit_options(args) -> dict:
             "val_images", "log_every", "seed", "workers", "small", "export_name", "compile",
             "attention_kernel", "attention_compute")
     given = {k: getattr(args, k) for k in keys}
+    given["warm_start"] = args.warm_start
     given["weights"] = {t: getattr(args, f"{t}_weight") for t in LossWeights().to_dict()
                         if getattr(args, f"{t}_weight") is not None}
     if given["out"] is None and not args.resume:

@@ -83,11 +83,12 @@ def auto_engine(model_id: str | None, device: str = "auto", classical: tuple[str
     """Auto as the app runs it, its model (when given) in fp32 like the model rows."""
     from inpaint_studio.engine import CLASSICAL as INSTALLED
     from inpaint_studio.engine import AutoEngine, PENNetEngine
-    from inpaint_studio.engine.registry import ModelRegistry
+    from inpaint_studio.engine.registry import ModelInfo, ModelRegistry
 
     model = None
-    if model_id:
-        model = PENNetEngine(ModelRegistry().get(model_id), device=resolve_device(device, TRAINING), precision="fp32")
+    if model_id:  # an id, or a ModelInfo as model_outputs takes it
+        info = model_id if isinstance(model_id, ModelInfo) else ModelRegistry().get(model_id)
+        model = PENNetEngine(info, device=resolve_device(device, TRAINING), precision="fp32")
     return AutoEngine(model, {k: INSTALLED[k]() for k in classical if k in INSTALLED})
 
 
@@ -152,12 +153,18 @@ def run_model(model_id: str, crops, holes, device: str = "auto", colour_adaptati
     return composites(outputs, crops, holes, colour_adaptation), seconds
 
 
-def model_outputs(model_id: str, crops, holes, device: str = "auto"):
-    """The network's whole outputs (float32 NxHxWx3 in [0, 255]) and the seconds they took."""
-    from inpaint_studio.engine.registry import ModelRegistry, load_generator
+def model_outputs(model_id, crops, holes, device: str = "auto"):
+    """The network's whole outputs (float32 NxHxWx3 in [0, 255]) and the seconds they took.
+    model_id: a registry id, or a ModelInfo (a model of another registry's folders)."""
+    from inpaint_studio.engine.registry import ModelInfo, ModelRegistry, load_generator
 
     dev = resolve_device(device, TRAINING)
-    generator = load_generator(ModelRegistry().get(model_id), device=dev)
+    info = model_id if isinstance(model_id, ModelInfo) else ModelRegistry().get(model_id)
+    return generator_outputs(load_generator(info, device=dev), crops, holes, dev)
+
+
+def generator_outputs(generator, crops, holes, dev: torch.device):
+    """model_outputs for a generator in hand (e.g. a run's checkpoint that is no registry model)."""
     images = torch.stack([to_network(c) for c in crops])
     masks = torch.stack([to_tensor(m) for m in holes])
     start = time.perf_counter()
@@ -176,6 +183,26 @@ def composites(outputs, crops, holes, colour_adaptation: bool = True) -> np.ndar
         filled = adapt_colours(output, crop, ~hole) if colour_adaptation else output
         results.append(paste(crop, filled, hole))
     return np.stack(results)
+
+
+def score(method: str, outputs, seconds: float, crops, holes, names: list[str]) -> dict:
+    """A row of the table for network outputs, pasted as the app pastes them."""
+    return {**_measure(method, (composites(outputs, crops, holes, True), seconds), np.stack(crops), names),
+            "colour_adaptation": True}
+
+
+def classical_rows(crops, holes, names: list[str], classical: tuple[str, ...] = CLASSICAL) -> list[dict]:
+    """The rows of the classical methods (those installed) on the same crops and holes."""
+    from inpaint_studio.engine import CLASSICAL as INSTALLED
+    from inpaint_studio.engine import create_engine
+
+    rows, truth = [], np.stack(crops)
+    for engine_id in (e for e in classical if e in INSTALLED):
+        engine = create_engine(engine_id)
+        start = time.perf_counter()
+        results = np.stack([engine.inpaint(c, m).image for c, m in zip(crops, holes)])
+        rows.append(_measure(LABELS.get(engine_id, engine_id), (results, time.perf_counter() - start), truth, names))
+    return rows
 
 
 def _measure(method: str, produced, truth: np.ndarray, names: list[str]) -> dict:

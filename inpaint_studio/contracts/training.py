@@ -1,8 +1,9 @@
 """The settings of a training run (`python -m trainer fit`), each default written once: the
 trainer's config, its command-line help and the app's fine-tune form all read them here.
 
-Three sets of defaults: the authors' release for a model from scratch, shorter and gentler ones
-for fine-tuning (with a base model), and the app's quick first fine-tune. Settings chosen from
+Three sets of defaults: the authors' release for a model from scratch (also a warm start, which
+continues a model's own training), shorter and gentler ones for fine-tuning (with a base model),
+and the app's quick first fine-tune. Settings chosen from
 the machine at start ("automatic": batch size, data workers, device, precision) are stored as
 resolved values in run.json, checkpoints and model cards; a resumed run chooses them afresh.
 """
@@ -60,7 +61,7 @@ EVAL_MASK_KINDS = ("center", *MASK_KINDS)                 # ... plus the paper's
 SMALL_IMAGES = ("upscale", "skip")                        # images smaller than the crop
 # What a resumed run keeps from the saved config no matter what is passed: the data split, the
 # network and the starting weights define the run ...
-FIXED_ON_RESUME = ("data", "val", "base", "arch", "cnum", "affinity", "seed", "size")
+FIXED_ON_RESUME = ("data", "val", "base", "warm_start", "arch", "cnum", "affinity", "seed", "size")
 # ... except the photo folders, once they are no longer where the run found them (the run or the
 # photos moved to another machine): then they are given anew.
 MOVABLE = ("data", "val")
@@ -108,7 +109,8 @@ class TrainConfig:
     data: str = ""
     out: str = ""
     val: str | None = None
-    base: str | None = None
+    base: str | None = None                # fine-tune this registry model (FINETUNE defaults)
+    warm_start: str | None = None          # continue training this one (SCRATCH defaults, its discriminator)
     arch: str = DEFAULT_ARCHITECTURE       # contracts.card.ARCHITECTURES
     cnum: int = Architecture.cnum          # base channel width of the generator
     size: int = 256

@@ -25,7 +25,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ..atomic import sweep, temp_path
-from ..contracts.card import CARD_FORMAT, Architecture, CardError, ModelCard, Training, far_behind, read_card_text
+from ..contracts.card import (CARD_FORMAT, DEFAULT_ARCHITECTURE, Architecture, CardError, ModelCard, Training,
+                              far_behind, read_card_text)
 from ..network import AFFINITIES, ATTENTION_MODES, GENERATORS, make_generator
 from ..paths import BUNDLED_MODELS_DIR, user_data_root, user_models_dir
 
@@ -227,14 +228,15 @@ def discriminator_path(info: ModelInfo) -> Path | None:
     return path if path.is_file() else None
 
 
-def load_discriminator(path: str | Path, dtype: torch.dtype = torch.float32):
-    """A PatchDiscriminator with the weights of `path`, loaded strictly (every name and shape must
-    match), in training mode: it exists to continue training."""
-    from ..network import PatchDiscriminator
+def load_discriminator(path: str | Path, dtype: torch.dtype = torch.float32, arch: str = DEFAULT_ARCHITECTURE):
+    """The discriminator a generator of `arch` is trained against, with the weights of `path`,
+    loaded strictly (every name and shape must match), in training mode: it exists to continue
+    training."""
+    from ..network import make_discriminator
 
     path = Path(path)
     state = _read_safetensors(path)
-    discriminator = PatchDiscriminator()
+    discriminator = make_discriminator(arch)
     try:
         discriminator.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=True)
     except RuntimeError as exc:

@@ -12,6 +12,9 @@ def build_config(given: dict, saved: dict | None = None) -> TrainConfig:
     """given: options the user set explicitly (None = not given); saved: the config of the run
     being resumed. Order: defaults < fine-tuning defaults (with a base) < saved < given."""
     values: dict = {}
+    if given.get("base") and given.get("warm_start"):
+        raise ValueError("--base and --warm-start exclude each other: --base fine-tunes a model (gentle defaults), "
+                         "--warm-start continues its training (the from-scratch defaults)")
     base = given.get("base") if given.get("base") is not None else (saved or {}).get("base")
     if base:  # the learning rate is left to contracts.training.learning_rate, which knows the batch
         values.update({k: v for k, v in FINETUNE.items() if k != "lr"})

@@ -53,6 +53,8 @@ def prepare_config(given: dict, resume: bool) -> TrainConfig:
     if given.get("base"):
         given = {**given, "base": resolve_base(given["base"])}
         given.update(base_architecture(given))
+    if given.get("warm_start") and not resume:
+        given = warm_start_settings(given)
     if resume:
         if not out:
             raise ValueError("--resume needs --out RUN_DIR: the run to continue")
@@ -85,7 +87,7 @@ def _saved_config(run_file: Path) -> dict:
     return config
 
 
-def resolve_base(model_id: str) -> str:
+def resolve_base(model_id: str, option: str = "--base") -> str:
     """A registry model id; 'default' (when no model has that id) is the app's default model."""
     from inpaint_studio.engine.registry import ModelRegistry, RegistryError
 
@@ -93,8 +95,8 @@ def resolve_base(model_id: str) -> str:
     if model_id.lower() == "default" and model_id not in {m.id for m in registry.models()}:
         chosen = registry.default_id()
         if chosen is None:
-            raise RegistryError("--base default: no model is installed to fine-tune "
-                                "(train from scratch by leaving out --base)")
+            raise RegistryError(f"{option} default: no model is installed to start from "
+                                f"(train from scratch by leaving out {option})")
         return chosen
     return registry.get(model_id).id
 
@@ -110,6 +112,27 @@ def base_architecture(given: dict) -> dict:
             raise ValueError(f"--{key} {given[key]} does not match the base model '{given['base']}' "
                              f"({key} {have}): a fine-tune keeps its base's network")
     return {"arch": arch.name, "cnum": arch.cnum}
+
+
+def warm_start_settings(given: dict) -> dict:
+    """The options of a warm start: the model id resolved ('default' as --base has it), and the
+    network its weights are (architecture, width, affinity) and the crop size they were trained
+    at; an --arch, --cnum or --size that says otherwise is refused."""
+    from inpaint_studio.engine.registry import ModelRegistry
+    from inpaint_studio.network import GENERATORS
+
+    model_id = resolve_base(given["warm_start"], "--warm-start")
+    arch = ModelRegistry().get(model_id).architecture
+    if arch.name not in GENERATORS:
+        raise ValueError(f"--warm-start {model_id}: its architecture is {arch.name!r}, which this trainer does not "
+                         f"know ({', '.join(GENERATORS)})")
+    for key, have, why in (("arch", arch.name, "its network"), ("cnum", arch.cnum, "its network's width"),
+                           ("size", arch.input_size, "the crop size it was trained at")):
+        if given.get(key) is not None and given[key] != have:
+            raise ValueError(f"--warm-start {model_id}: --{key} {given[key]} is not {why} ({have}); "
+                             f"leave out --{key} to continue with {have}")
+    return {**given, "warm_start": model_id, "arch": arch.name, "cnum": arch.cnum, "size": arch.input_size,
+            "affinity": arch.affinity}
 
 
 class Trainer:
@@ -183,9 +206,13 @@ class Trainer:
     def _setup_models(self) -> None:
         cfg, saved = self.cfg, self._saved
         self.base_info = saved.get("base") if saved else None
+        self.warm_info = saved.get("warm_start") if saved else None
+        warm_d = None
         if saved:  # the checkpoint has the weights: the base model need not be installed now
             held = checkpoint_architecture(saved)
             cfg.arch, cfg.cnum = held["name"], int(held["cnum"])
+        elif cfg.warm_start:
+            base_state, warm_d = self._warm_start_weights()
         elif cfg.base:
             from inpaint_studio.engine.registry import ModelRegistry, load_generator
 
@@ -203,8 +230,34 @@ class Trainer:
         if saved:
             self.generator.load_state_dict(saved["generator"])
             self.discriminator.load_state_dict(saved["discriminator"])
-        elif cfg.base:
+        elif cfg.base or cfg.warm_start:
             self.generator.load_state_dict(base_state)
+        if warm_d is not None:
+            self.discriminator.load_state_dict(warm_d.state_dict())
+
+    def _warm_start_weights(self):
+        """The generator's state and the discriminator (None: the model ships none) of the model
+        a warm start continues; both loaded strictly, so a model of another width fails here."""
+        from inpaint_studio.engine.registry import (ModelRegistry, RegistryError, discriminator_path,
+                                                    load_discriminator, load_generator)
+
+        info = ModelRegistry().get(self.cfg.warm_start)
+        try:
+            state = load_generator(info).state_dict()
+        except RuntimeError as exc:  # the card's width and the weights disagree
+            raise RegistryError(f"{info.weights_path}: not the generator its card describes "
+                                f"({str(exc).splitlines()[0]})") from None
+        found = discriminator_path(info)
+        discriminator = load_discriminator(found, arch=info.architecture.name) if found else None
+        self.warm_info = {"id": info.id, "name": info.name, "created": info.card.created,
+                          "iterations": info.card.training.iterations,
+                          "discriminator": found.name if found else None}
+        if found is None:
+            self._log(f"'{info.name}' ({info.id}) ships no discriminator: starting a fresh one beside "
+                      "its generator", "warning")
+        else:
+            self._log(f"warm start from '{info.name}' ({info.id}): generator and discriminator ({found.name})")
+        return state, discriminator
 
     def _find_checkpoint(self) -> None:
         found = latest_checkpoint(self.ckpt_dir)
@@ -264,7 +317,7 @@ class Trainer:
         ev.emit("start", run_dir=self.run_dir.resolve(), iteration=it, total=total,
                 resumed_from=self.resumed_from, config=self.config_record(), data=self.data_summary,
                 device=str(ctx.device), precision=self.precision, world_size=ctx.world,
-                batch_size=self.batch_size, hardware=self.hardware(), base=self.base_info,
+                batch_size=self.batch_size, hardware=self.hardware(), base=self.base_info, warm_start=self.warm_info,
                 parameters={"generator": _count(self.generator), "discriminator": _count(self.discriminator)})
         for message, level in self._held or ():
             ev.emit("log", level=level, message=message)
@@ -419,7 +472,9 @@ class Trainer:
             "metrics": self.metrics,
             "data": self.data_summary,
             "hardware": self.hardware(),
+            "world_size": self.ctx.world,
             "base": self.base_info,
+            "warm_start": self.warm_info,
         }
         path = save_checkpoint(self.ckpt_dir, it, payload, keep=self.cfg.keep_checkpoints)
         self.events.emit("checkpoint", iteration=it, path=path.resolve(), size_bytes=path.stat().st_size)
@@ -469,6 +524,7 @@ class Trainer:
     def _write_run_file(self) -> None:
         path = self.run_dir / RUN_FILE
         record = {"config": self.config_record(), "data": self.data_summary, "base": self.base_info,
+                  "warm_start": self.warm_info, "train_names": train_names(self.train_entries),
                   "hardware": self.hardware(), "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         tmp = path.with_name(f".{RUN_FILE}.tmp")
         tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -503,6 +559,18 @@ def fit(given: dict, resume: bool, events: EventWriter) -> int:
             distributed.teardown(trainer.ctx)
 
 
+def train_names(entries) -> list[str]:
+    """Short hashes of the training photos' names without their suffix (a carried copy keeps the
+    names): enough for `promote` to refuse held-out photos the run trained on."""
+    return sorted({name_hash(e.path) for e in entries})
+
+
+def name_hash(path) -> str:
+    import hashlib
+
+    return hashlib.sha1(Path(path).stem.encode()).hexdigest()[:10]
+
+
 def _ignore_sigint(_worker_id: int) -> None:
     """Data workers leave Ctrl-C to the main process, which stops cleanly."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -520,4 +588,4 @@ def _signal_name(signum: int | None) -> str:
     return f" ({signal.Signals(signum).name})" if signum else ""
 
 
-__all__ = ["Trainer", "TrainingFailed", "fit", "prepare_config", "resolve_base"]
+__all__ = ["Trainer", "TrainingFailed", "fit", "name_hash", "prepare_config", "resolve_base", "train_names"]

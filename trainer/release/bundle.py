@@ -29,6 +29,7 @@ from ..evaluate import AUTO_LABEL, LABELS, half_of
 
 LOWER_IS_BETTER = {"l1": True, "psnr": False, "ssim": False}
 MASK_NAMES = {"center": "centre squares", "free": "free-form strokes"}
+BUNDLED_ID = "pennet-open-photos"  # the bundled default model's id and file names
 
 
 def corpus_summary(corpus: str | Path) -> dict:
@@ -312,7 +313,7 @@ def register(subparsers) -> None:
     parser.add_argument("--auto-rule", metavar="FILE", help="`auto-rule --json` output: Auto's rule and its measurement")
     parser.add_argument("--samples", metavar="DIR",
                         help="held-out photos committed with the tests: the card keeps their per-image figures")
-    parser.add_argument("--id", default="pennet-open-photos", help="model id and file name (default pennet-open-photos)")
+    parser.add_argument("--id", default=BUNDLED_ID, help=f"model id and file name (default {BUNDLED_ID})")
     parser.add_argument("--name", help="name shown in the app (default: the card's)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "models"),
                         help="where bundled models live (default: models/ of this checkout)")
