@@ -1,7 +1,7 @@
 """`inpaint` subcommand: fill the masked parts of one image or of a folder of images.
 
     python -m inpaint_studio inpaint --image IMG|DIR --mask MASK|DIR --output FILE|DIR
-        [--model ID|telea|ns|patchmatch] [--device auto|cpu|cuda|mps] [--strategy crop|resize|original]
+        [--model auto|ID|telea|ns|patchmatch] [--device auto|cpu|cuda|mps] [--strategy crop|resize|original]
         [--feather N] [--no-colour-adaptation] [--source MASK]
 
 One mask file serves every image; a mask folder pairs masks with images by file name stem
@@ -44,7 +44,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, type=Path,
                    help="output file (its suffix picks the format), or a folder for a folder of images")
     p.add_argument("--model", default=None,
-                   help="a model id (see `models list`), 'telea', 'ns' or 'patchmatch'; default: the default model, else telea")
+                   help="'auto' (default): the best engine for each hole region, the default PEN-Net model or a "
+                        "classical one; a model id (see `models list`), 'telea', 'ns' or 'patchmatch'")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where to run PEN-Net (default auto)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="auto (default): fp16 on CUDA, bf16 on CPUs that have it in hardware (about twice "
@@ -126,6 +127,7 @@ def _run(args) -> int:
     if note:
         _say(f"note: {note}")
     engine = create_engine(engine_id, device=args.device, precision=args.precision)
+    _say(f"engine: {_engine_line(engine)}")
     if engine_id in CLASSICAL and args.device not in ("auto", "cpu"):
         _say(f"note: --device {args.device} is not used: {engine.label} runs on the CPU")
     source = read_mask(args.source) if args.source is not None else None
@@ -158,6 +160,8 @@ def _run(args) -> int:
             bar.failed(i, image_path.name, text)
             continue
         bar.done(i, image_path.name)
+        for fill in result.fills:
+            bar.message(f"{image_path.name}: {_fill_line(fill)}")
         for text in result.notes:
             bar.message(f"note: {image_path.name}: {text}")
         if not result.changed:
@@ -284,14 +288,38 @@ def _by_stem(paths: list[Path]) -> dict[str, Path]:
 
 
 def _choose_model(requested: str | None) -> tuple[str, str | None]:
+    from .engine import AUTO_ID, CLASSICAL, auto_model_id
+
     if requested:
         return requested, None
-    from .engine.registry import ModelRegistry
+    if auto_model_id():
+        return AUTO_ID, None
+    return AUTO_ID, (f"no PEN-Net model is installed; Auto chooses among {', '.join(CLASSICAL)} for each "
+                     "region (import a model with `models import`)")
 
-    default = ModelRegistry().default_id()
-    if default:
-        return default, None
-    return "telea", "no PEN-Net model is installed; using OpenCV Telea (import one with `models import`)"
+
+def _engine_line(engine) -> str:
+    """What fills the holes, naming the model and its file: the CLI always says it."""
+    from .engine.device import describe
+
+    def model(e) -> str:
+        where = "bundled" if e.info.bundled else "user"
+        return (f"PEN-Net model '{e.info.name}' (id {e.info.id}, {where}, {e.info.weights_path}) "
+                f"on {describe(e.device, e.precision)}")
+
+    if getattr(engine, "id", "") == "auto":
+        used = f"with {model(engine.model)} or" if engine.model is not None else "with"
+        return f"{engine.label}: each region {used} one of {', '.join(sorted(engine.classical))}"
+    if hasattr(engine, "info"):
+        return model(engine)
+    return engine.label
+
+
+def _fill_line(fill) -> str:
+    f = fill.features
+    x0, y0, x1, y1 = fill.box
+    return (f"region {x0},{y0}-{x1},{y1} (radius {f['radius']:.0f} px, texture {f['texture']:.1f}): "
+            f"{fill.label} ({fill.reason})")
 
 
 # -- output ---------------------------------------------------------------------------------------

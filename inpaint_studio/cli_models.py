@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from .engine import CLASSICAL
 from .engine.registry import ModelRegistry
 
 
@@ -37,9 +38,8 @@ def list_models(args: argparse.Namespace) -> int:
     registry = ModelRegistry()
     models = registry.models()
     if not models:
-        from .engine import CLASSICAL
-
-        print(f"No model installed: the classical engines are used ({', '.join(CLASSICAL)}).")
+        print(f"No model installed: Auto, the default engine, fills each region with the best of "
+              f"{', '.join(CLASSICAL)}.")
         print(f"User models live in {registry.user_dir}")
         return 0
     default = registry.default_id()
@@ -52,7 +52,7 @@ def list_models(args: argparse.Namespace) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    print(f"\n* default    user models: {registry.user_dir}")
+    print(f"\n* default: the model Auto (the default engine) uses where it fills best    user models: {registry.user_dir}")
     return 0
 
 

@@ -60,12 +60,12 @@ def run(args) -> int:
 
 def _run(args) -> int:
     from .engine import available_engines, create_engine
-    from .restoration.restore import restore_image, small_hole_engine
+    from .restoration.restore import restore_image, small_hole_choices, small_hole_engine
 
     jobs = _plan(args.image, args.output, args.mask_out)
     for folder in dict.fromkeys(p.parent for _, out, mask in jobs for p in (out, mask) if p is not None):
         _remove_leftovers(folder)
-    engine_id = args.model or small_hole_engine(e[0] for e in available_engines())
+    engine_id = args.model or small_hole_engine(small_hole_choices(available_engines()))
     engine = create_engine(engine_id)
     _say(f"restoring with {engine.label} at sensitivity {args.sensitivity:g}")
     failures, defects, area, pixels = 0, 0, 0.0, 0

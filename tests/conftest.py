@@ -12,3 +12,13 @@ def user_home(tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("INPAINT_STUDIO_HOME", str(home))
     return home
+
+
+@pytest.fixture(autouse=True)
+def bundled_models(request, tmp_path, monkeypatch):
+    """Tests make the models they need: the bundled one (models/) is hidden in this process unless
+    the test is marked `bundled_model` (what a fresh install has)."""
+    if request.node.get_closest_marker("bundled_model") is None:
+        from inpaint_studio.engine import registry
+
+        monkeypatch.setattr(registry, "BUNDLED_MODELS_DIR", tmp_path / "no-bundled-models")

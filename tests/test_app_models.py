@@ -77,7 +77,7 @@ def test_default_rename_and_delete_refresh_the_picker(window, qtbot, weights):
     with qtbot.waitSignal(window.engines_changed):
         qtbot.mouseClick(dialog.default_button, Qt.LeftButton)
     assert ModelRegistry().default_id() == second.id
-    assert window.inpainting.engine_combo.itemData(0) == second.id                 # the default comes first
+    assert [window.inpainting.engine_combo.itemData(i) for i in (0, 1)] == ["auto", second.id]  # Auto, then the default
     assert "default" in dialog.list.item(1).text() and not dialog.default_button.isEnabled()
 
     window.prompter.text_answer = "Beta (garden)"

@@ -34,7 +34,7 @@ def hole(h=96, w=128):
 
 @pytest.fixture
 def work(tmp_path, monkeypatch):
-    """A folder of inputs, and a registry without bundled models (the default is then telea)."""
+    """A folder of inputs, and a registry without bundled models (Auto then uses classical engines)."""
     monkeypatch.setattr(registry_module, "BUNDLED_MODELS_DIR", tmp_path / "no-bundled-models")
     clear_engine_cache()
     folder = tmp_path / "work"
@@ -47,12 +47,12 @@ def run(*args):
     return cli_inpaint.main(["inpaint", *map(str, args)])
 
 
-def test_single_image_default_model_is_telea_with_a_note(work, capsys):
+def test_single_image_default_without_a_model_is_classical_auto_with_a_note(work, capsys):
     write_image(work / "a.png", photo())
     write_mask(work / "m.png", hole())
     assert run("--image", work / "a.png", "--mask", work / "m.png", "--output", work / "out.png") == 0
     err = capsys.readouterr().err
-    assert "note: no PEN-Net model is installed; using OpenCV Telea" in err
+    assert "note: no PEN-Net model is installed; Auto chooses among telea, ns" in err
     out = read_image(work / "out.png").rgb
     keep = hole() == 0
     np.testing.assert_array_equal(out[keep], photo()[keep])
@@ -405,5 +405,5 @@ def test_models_list_on_a_fresh_home_names_every_fallback_engine(work, capsys):
 
     assert main(["models", "list"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    assert first == f"No model installed: the classical engines are used ({', '.join(CLASSICAL)})."
+    assert first == f"No model installed: Auto, the default engine, fills each region with the best of {', '.join(CLASSICAL)}."
     assert "patchmatch" in CLASSICAL or sys.version_info < (3, 11)   # installed with the app on 3.11+

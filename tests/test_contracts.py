@@ -92,7 +92,7 @@ def test_the_trainer_command_line_shows_the_contract_defaults(capsys):
     with pytest.raises(SystemExit):
         cli.main(["fit", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert f"default {BATCH_SIZE['cuda']} on CUDA, {BATCH_SIZE['cpu']} on CPU" in text
+    assert f"on CUDA {BATCH_SIZE['cuda']} at {DEFAULT.size} px" in text and f"{BATCH_SIZE['cpu']} on CPU)" in text
     assert f"default {SCRATCH['iterations']}; {FINETUNE['iterations']} with --base" in text
     assert f"crop side, a multiple of 64 (default {DEFAULT.size}; {FINETUNE['size']} with --base)" in text
     assert f"{FINETUNE['schedule']} with --base" in text and f"{FINETUNE['trainable']} with --base" in text

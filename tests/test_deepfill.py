@@ -11,7 +11,7 @@ import torch
 from inpaint_studio import cli as studio_cli
 from inpaint_studio.contracts.card import ARCHITECTURES, Architecture, ModelCard
 from inpaint_studio.contracts.events import read_events
-from inpaint_studio.contracts.training import LOSS_WEIGHTS, loss_weights
+from inpaint_studio.contracts.training import LOSS_WEIGHTS, learning_rate, loss_weights
 from inpaint_studio.engine import InpaintOptions, create_engine
 from inpaint_studio.engine.registry import ModelRegistry, RegistryError, load_generator, save_generator
 from inpaint_studio.network import GENERATORS, DeepFillGenerator, make_generator
@@ -158,7 +158,8 @@ def test_fine_tuning_and_resuming_keep_the_architecture(trained, home, tmp_path)
     config = prepare_config({"data": str(trained["data"]), "out": str(tmp_path / "tune"), "base": model_id,
                              "size": 64, "device": "cpu", "workers": 0}, resume=False)
     assert (config.arch, config.cnum) == ("deepfill1", 8)
-    assert config.weights == loss_weights("deepfill1") and config.lr == 2e-5
+    assert config.weights == loss_weights("deepfill1") and config.lr is None  # None: the rule's 2e-5 at batch 2
+    assert learning_rate(config, 2, 0) == 2e-5
     trainer = Trainer(config).setup()
     base = load_generator(ModelRegistry().get(model_id))
     assert isinstance(trainer.generator, DeepFillGenerator)
@@ -201,7 +202,7 @@ def test_evaluate_runs_both_architectures_on_the_same_photos_and_masks(trained, 
     report = evaluate([pennet.id, deepfill_id], trained["data"], masks="center", size=64, classical=("telea",))
     rows = {r["method"]: r for r in report["rows"]}
     assert list(rows) == [f"model {pennet.id}", f"model {pennet.id}, no colour adaptation",
-                          f"model {deepfill_id}", f"model {deepfill_id}, no colour adaptation", "opencv telea"]
+                          f"model {deepfill_id}", f"model {deepfill_id}, no colour adaptation", "opencv telea", "auto"]
     assert rows[f"model {pennet.id}"]["architecture"] == "PEN-Net"
     assert rows[f"model {deepfill_id}"]["architecture"] == "DeepFill v1"
     assert rows[f"model {pennet.id}"]["l1"] != rows[f"model {deepfill_id}"]["l1"]

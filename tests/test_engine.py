@@ -383,16 +383,18 @@ def test_oom_on_the_cpu_is_a_clear_error(engine, monkeypatch):
 # -- engine choice and devices --------------------------------------------------------------------
 def test_available_and_create_engines(tmp_path, model_info):
     registry = ModelRegistry(bundled_dir=tmp_path / "none", user_dir=tmp_path / "models")
-    assert [c[0] for c in available_engines(registry)] == ["telea", "ns", "patchmatch"]
+    assert [c[0] for c in available_engines(registry)] == ["auto", "telea", "ns", "patchmatch"]
     first = save_generator(PENNetGenerator(), "Alpha", {}, directory=registry.user_dir)
     second = save_generator(PENNetGenerator(), "Beta", {}, directory=registry.user_dir)
     registry.set_default(second.id)
     choices = available_engines(registry)
-    assert [c[0] for c in choices] == [second.id, first.id, "telea", "ns", "patchmatch"]
-    assert [c[2] for c in choices] == ["pennet", "pennet", "classical", "classical", "classical"]
+    assert [c[0] for c in choices] == ["auto", second.id, first.id, "telea", "ns", "patchmatch"]
+    assert [c[2] for c in choices] == ["auto", "pennet", "pennet", "classical", "classical", "classical"]
     clear_engine_cache()
     a = create_engine(second.id, device="cpu", registry=registry)
     assert isinstance(a, PENNetEngine) and a is create_engine(second.id, device="cpu", registry=registry)
+    auto = create_engine("auto", device="cpu", registry=registry)
+    assert auto.model is a                                      # Auto uses the default model, cached
     assert isinstance(create_engine("telea"), TeleaEngine) and isinstance(create_engine("ns"), NavierStokesEngine)
     assert isinstance(create_engine("patchmatch"), PatchMatchEngine)
     with pytest.raises(InpaintError, match="Unknown model 'nope'.*telea, ns, patchmatch"):

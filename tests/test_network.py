@@ -1,5 +1,6 @@
 """PEN-Net network: the ATN against a direct transcription of eqs. (2)-(4), the two attention
 modes against each other, release-format weights, shapes."""
+import functools
 import math
 
 import pytest
@@ -149,6 +150,164 @@ def test_source_region_restricts_keys_and_flow_points_into_it():
     assert chosen.numel() > 0
     rows = torch.div(chosen, 8, rounding_mode="floor")
     assert (rows >= 6).all()  # the 3x3 key patch lies inside rows 6..7 of the 8x8 grid
+
+
+# -- the fast kernels and the dense computation of holes mode -------------------------------------
+FAST = [("matmul", "packed"), ("matmul", "dense"), ("sdpa", "packed"), ("sdpa", "dense"), ("direct", "dense")]
+
+
+def _transfer_with_grads(atn, low, high, mask, weight, source=None):
+    low, high = low.clone().requires_grad_(), high.clone().requires_grad_()
+    out, _ = atn.transfer(low, high, mask, source)
+    (out * weight).sum().backward()
+    grads = [g if g is not None else torch.zeros_like(t) for g, t in ((low.grad, low), (high.grad, high))]
+    return out.detach(), *grads
+
+
+@functools.lru_cache(maxsize=None)
+def _transcribed(mode, affinity):
+    low, high, mask = _random_case(seed=13)
+    return slow_transfer(low, high, mask, 3, affinity, everywhere=mode == "reference")
+
+
+@pytest.mark.parametrize("mode", ["holes", "reference"])
+@pytest.mark.parametrize("affinity", ["release", "paper"])
+@pytest.mark.parametrize("kernel,compute", FAST)
+def test_fast_paths_match_the_transcription_forward_and_backward(mode, affinity, kernel, compute):
+    low, high, mask = _random_case(seed=13)
+    want = _transcribed(mode, affinity)
+    atn = AttentionTransfer(4, 4, fuse=False, mode=mode, affinity=affinity, kernel="direct", compute="packed")
+    weight = torch.randn_like(low)
+    direct = _transfer_with_grads(atn, low, high, mask, weight)
+    atn.kernel, atn.compute = kernel, compute
+    fast = _transfer_with_grads(atn, low, high, mask, weight)
+    assert torch.allclose(fast[0], want, atol=1e-4), (fast[0] - want).abs().max()
+    for got, ref in zip(fast, direct):  # output, d/d low, d/d high
+        assert torch.allclose(got, ref, atol=1e-4, rtol=1e-4), (got - ref).abs().max()
+    assert atn.plan(2, (8, 8), 4, 4, "cpu") == ("dense" if mode == "reference" else compute, kernel)
+
+
+@pytest.mark.parametrize("affinity", ["release", "paper"])
+@pytest.mark.parametrize("kernel,compute", FAST)
+def test_fast_paths_without_any_known_patch_are_zero_and_finite(affinity, kernel, compute):
+    low, high, _ = _random_case(seed=5)
+    weight = torch.randn_like(low)
+    for mode in ("holes", "reference"):
+        atn = AttentionTransfer(4, 4, fuse=False, mode=mode, affinity=affinity, kernel=kernel, compute=compute)
+        out, g_low, g_high = _transfer_with_grads(atn, low, high, torch.ones(2, 1, 64, 64), weight)
+        assert out.abs().max() == 0
+        assert torch.isfinite(g_low).all() and torch.isfinite(g_high).all()
+    # a hole over almost everything: one item keeps a single corner, the other nothing
+    mask = torch.ones(2, 1, 64, 64)
+    mask[0, :, :24, :24] = 0
+    atn = AttentionTransfer(4, 4, fuse=False, mode="holes", affinity=affinity, kernel="direct", compute="packed")
+    want = _transfer_with_grads(atn, low, high, mask, weight)
+    atn.kernel, atn.compute = kernel, compute
+    got = _transfer_with_grads(atn, low, high, mask, weight)
+    for g, w in zip(got, want):
+        assert torch.isfinite(g).all() and torch.allclose(g, w, atol=1e-4, rtol=1e-4)
+    assert got[0][1].abs().max() == 0
+
+
+@pytest.mark.parametrize("kernel,compute", FAST)
+def test_fast_paths_respect_the_source_region(kernel, compute):
+    low, high, mask = _random_case(seed=2)
+    source = torch.zeros(2, 1, 64, 64)
+    source[..., 48:, :] = 1
+    weight = torch.randn_like(low)
+    for affinity in ("release", "paper"):
+        atn = AttentionTransfer(4, 4, fuse=False, affinity=affinity, kernel="direct", compute="packed")
+        want = _transfer_with_grads(atn, low, high, mask, weight, source)
+        atn.kernel, atn.compute = kernel, compute
+        got = _transfer_with_grads(atn, low, high, mask, weight, source)
+        for g, w in zip(got, want):
+            assert torch.allclose(g, w, atol=1e-4, rtol=1e-4), (g - w).abs().max()
+
+
+@pytest.mark.parametrize("kernel", ["matmul", "sdpa"])
+def test_fast_kernels_in_bf16_keep_no_float32_scores_and_stay_close(kernel, monkeypatch):
+    """Under autocast the fused kernels run in bf16 (the CUDA case with fp16/bf16); the softmax
+    sees bf16 scores, never a float32 copy."""
+    low, high, mask = _random_case(seed=3)
+    atn = AttentionTransfer(4, 4, fuse=False, kernel="direct", compute="packed")
+    want, _ = atn.transfer(low, high, mask)
+    seen = []
+    real_softmax = torch.softmax
+    monkeypatch.setattr(torch, "softmax", lambda x, *a, **k: seen.append(x.dtype) or real_softmax(x, *a, **k))
+    atn.kernel = kernel
+    for compute in ("packed", "dense"):
+        atn.compute = compute
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got, _ = atn.transfer(low.bfloat16(), high.bfloat16(), mask)
+        assert got.dtype == torch.bfloat16 and torch.isfinite(got.float()).all()
+        assert torch.allclose(got.float(), want, atol=0.1), (got.float() - want).abs().max()
+    assert set(seen) <= {torch.bfloat16} and (kernel == "sdpa" or seen)
+
+
+def test_packed_counts_are_bucketed_and_padding_is_exact():
+    low, high, mask = _random_case(seed=8)
+    atn = AttentionTransfer(4, 4, fuse=False, kernel="matmul", compute="packed")
+    whole, _ = atn.transfer(low, high, mask)
+    atn.chunk_elements = 40  # several chunks of query rows
+    chunked, _ = atn.transfer(low, high, mask)
+    assert torch.allclose(whole, chunked, atol=1e-6)
+    from inpaint_studio.network.attention import _bucket, _pack
+    flags = torch.zeros(2, 4096, dtype=torch.bool)
+    flags[0, :100] = flags[1, 7:12] = True
+    idx, valid = _pack(flags, _bucket(4096), reserve=1)
+    assert idx.shape == (2, 128) and valid.sum(1).tolist() == [100, 5]  # 101 rounded up to 128
+    assert torch.equal(idx[1][valid[1]], torch.arange(7, 12))
+
+
+def test_automatic_choices_follow_the_measured_rule():
+    from inpaint_studio.network.attention import PACK_ABOVE_FLOP, choose_compute, choose_kernel
+    assert choose_kernel("cpu") == choose_kernel("cuda") == "matmul" and choose_kernel("mps") == "direct"
+    assert choose_compute("cpu", 1.0) == "packed"
+    generator = PENNetGenerator()
+    plan = lambda b, s: generator.attention_plan(b, s, s, "cuda")[-1][0]  # noqa: E731 (the finest ATN)
+    # issue 13's H200 figures: dense won at 256/512 px batch 1 and 256 px batch 8; packing won at
+    # 1024 px batch 1 and 256 px batch 32 and 64
+    assert [plan(1, 256), plan(1, 512), plan(8, 256)] == ["dense"] * 3
+    assert [plan(1, 1024), plan(32, 256), plan(64, 256)] == ["packed"] * 3
+    assert PACK_ABOVE_FLOP["cuda"] > 2 * 8 * 4096 ** 2 * (576 + 512)
+    assert not generator.packs(1, 512, 512, "cuda") and generator.packs(1, 512, 512, "cpu")
+    assert generator.packs(1, 256, 256, "cuda", return_flow=True)
+    generator.configure(attention="reference")
+    assert not generator.packs(64, 1024, 1024, "cpu")
+
+
+def test_the_plan_is_what_the_generator_runs(monkeypatch):
+    from inpaint_studio.network.attention import AttentionTransfer as ATN
+    generator = PENNetGenerator().eval().configure(compute="dense", kernel="sdpa")
+    used = []
+    real = ATN.plan
+    monkeypatch.setattr(ATN, "plan", lambda self, *a, **k: used.append(real(self, *a, **k)) or used[-1])
+    image = torch.rand(1, 3, 128, 128) * 2 - 1
+    mask = torch.zeros(1, 1, 128, 128)
+    mask[..., 40:90, 30:70] = 1
+    with torch.no_grad():
+        generator(generator_input(image, mask), mask)
+    monkeypatch.setattr(ATN, "plan", real)
+    assert used == generator.attention_plan(1, 128, 128, "cpu") == [("dense", "sdpa")] * 5
+
+
+def test_generator_dense_holes_equals_packed_holes_not_reference():
+    """Holes mode computed densely is the same network; reference mode is another one."""
+    torch.manual_seed(0)
+    generator = PENNetGenerator().eval()
+    image = torch.rand(2, 3, 128, 128) * 2 - 1
+    mask = torch.zeros(2, 1, 128, 128)
+    mask[0, :, 32:96, 32:96] = 1
+    mask[1, :, 10:20, :] = 1
+    x = generator_input(image, mask)
+    outs = {}
+    with torch.no_grad():
+        for name, kw in {"packed": dict(compute="packed", kernel="direct"),
+                         "dense": dict(compute="dense", kernel="matmul"),
+                         "reference": dict(attention="reference")}.items():
+            outs[name], _ = generator.configure(**kw)(x, mask, pyramid=False)
+    assert torch.allclose(outs["dense"], outs["packed"], atol=1e-5)
+    assert not torch.allclose(outs["reference"], outs["packed"], atol=1e-3)
 
 
 # -- the generator and discriminator --------------------------------------------------------------

@@ -42,6 +42,7 @@ def wheel(tmp_path_factory) -> Path:
     (src / "models").mkdir()
     (src / "models" / "demo.json").write_text("{}")
     (src / "models" / "demo.safetensors").write_bytes(b"weights")
+    (src / "models" / "demo.discriminator.safetensors").write_bytes(b"discriminator")
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp / "dist")], check=True, capture_output=True, timeout=300)
     (built,) = (tmp / "dist").glob("inpaint_studio-*.whl")
@@ -52,8 +53,8 @@ def wheel(tmp_path_factory) -> Path:
 def test_the_wheel_carries_the_bundled_models(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     prefix = "/data/" + paths.WHEEL_MODELS_SUBDIR.as_posix()
-    assert {n.split(".data", 1)[1] for n in names if f".data{prefix}/" in n} == {f"{prefix}/demo.json",
-                                                                                f"{prefix}/demo.safetensors"}
+    assert {n.split(".data", 1)[1] for n in names if f".data{prefix}/" in n} == {
+        f"{prefix}/demo.json", f"{prefix}/demo.safetensors", f"{prefix}/demo.discriminator.safetensors"}
     assert any(n == "trainer/EVENTS.md" for n in names)
     rooms = ("inpaint_studio/contracts/card.py", "inpaint_studio/app/document/layers.py",
              "inpaint_studio/app/editor/main_window.py", "inpaint_studio/app/ui/theme.py",
@@ -62,6 +63,17 @@ def test_the_wheel_carries_the_bundled_models(wheel):
              "inpaint_studio/app/desktop/entry.py", "inpaint_studio/resources.py",
              "trainer/fit/loop.py", "trainer/learn_photo/learn.py", "trainer/release/bundle.py")
     assert set(rooms) <= set(names)
+
+
+def test_the_shipped_model_files_are_the_wheels_data_files():
+    """What pyproject's data-files globs pick from models/: the bundled model's card, generator
+    and discriminator (the wheel test above shows that the globs reach the wheel)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"][
+        paths.WHEEL_MODELS_SUBDIR.as_posix()]
+    shipped = {p.name for pattern in patterns for p in REPO.glob(pattern)}
+    assert {"pennet-open-photos.json", "pennet-open-photos.safetensors",
+            "pennet-open-photos.discriminator.safetensors"} <= shipped
 
 
 def checkout_resources() -> set[str]:

@@ -117,17 +117,20 @@ def test_flow_costs_nothing_unless_requested(copy_model, monkeypatch):
     engine = PENNetEngine(copy_model, device="cpu")
     img, hole, left, _ = two_colours()
     seen = []
-    real = AttentionTransfer._attend
+    real = AttentionTransfer.transfer  # every kernel's entry
 
-    def spy(self, q, k, v, bias, extra, return_flow):
+    def spy(self, low, high, mask, source=None, return_flow=False):
         seen.append(return_flow)
-        return real(self, q, k, v, bias, extra, return_flow)
+        return real(self, low, high, mask, source, return_flow)
 
-    monkeypatch.setattr(AttentionTransfer, "_attend", spy)
+    monkeypatch.setattr(AttentionTransfer, "transfer", spy)
     off = engine.inpaint(img, hole, InpaintOptions(source=left))
     assert seen and not any(seen)
     assert off.flow is None and off.flow_patch is None
     seen.clear()
     on = engine.inpaint(img, hole, InpaintOptions(source=left, return_flow=True))
     assert seen.count(True) == 1  # the finest level only
-    np.testing.assert_array_equal(on.image, off.image)
+    # the flow's argmax runs the finest level on the direct kernel, the fill without it on the
+    # device's fused kernel (matmul): the same algebra, rounded differently
+    diff = np.abs(on.image.astype(int) - off.image.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01

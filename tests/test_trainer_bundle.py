@@ -3,6 +3,7 @@ with a card that states the corpus, the held-out comparison and the licence term
 import json
 
 import numpy as np
+import pytest
 
 from inpaint_studio.engine.registry import ModelRegistry, load_generator, save_generator
 from inpaint_studio.network import PENNetGenerator
@@ -87,10 +88,11 @@ def test_broken_weights_are_refused_and_nothing_is_shipped(tmp_path, capsys):
     assert "not a model card" in capsys.readouterr().err and list(models.iterdir()) == []
 
 
-def test_results_figure_shows_input_fill_telea_and_original(tmp_path, monkeypatch, capsys):
+def test_results_figure_shows_input_fills_and_original(tmp_path, monkeypatch, capsys):
     from PIL import Image
 
     from test_trainer_support import make_folder
+    from trainer.release.figure import columns
 
     monkeypatch.setenv("INPAINT_STUDIO_HOME", str(tmp_path / "home"))
     info = save_generator(PENNetGenerator(), "Tiny", card={"architecture": {"input_size": 64}})
@@ -98,10 +100,90 @@ def test_results_figure_shows_input_fill_telea_and_original(tmp_path, monkeypatc
     out = tmp_path / "docs" / "results.png"
     assert trainer_main(["figure", "--model", info.id, "--data", str(photos), "--out", str(out),
                          "--rows", "2", "--size", "64", "--device", "cpu"]) == 0
+    titles = [t for t, _ in columns()]
+    assert titles[:3] == ["input", "PEN-Net", "Auto"] and titles[-1] == "original" and "OpenCV Telea" in titles
+    n = len(titles)
     sheet = Image.open(out)
-    assert sheet.size == (4 * 64 + 3 * 4, 22 + 2 * 64 + 4)
-    cells = [[np.asarray(sheet)[22 + r * 68:22 + r * 68 + 64, c * 68:c * 68 + 64] for c in range(4)] for r in range(2)]
+    assert sheet.size == (n * 64 + (n - 1) * 4, 22 + 2 * 64 + 4)
+    cells = [[np.asarray(sheet)[22 + r * 68:22 + r * 68 + 64, c * 68:c * 68 + 64] for c in range(n)] for r in range(2)]
     for row in cells:
-        assert not np.array_equal(row[0], row[3]) and not np.array_equal(row[1], row[3])  # tinted, filled
+        assert all(not np.array_equal(cell, row[-1]) for cell in row[:-1])  # tinted, filled (and captioned)
     assert trainer_main(["figure", "--model", "nope", "--data", str(photos), "--out", str(out)]) == 2
     assert "Unknown model" in capsys.readouterr().err
+
+
+def test_bundle_ships_the_discriminator_the_run_auto_and_per_image_figures(tmp_path, capsys):
+    from inpaint_studio.engine.auto import RULE
+    from inpaint_studio.engine.registry import RegistryError, discriminator_path, load_discriminator
+    from inpaint_studio.network import PatchDiscriminator
+    from trainer.fit.checkpoint import save_checkpoint
+    from trainer.evaluate import half_of
+
+    info = save_generator(PENNetGenerator(), "Open photos", directory=tmp_path / "exported",
+                          card={"architecture": {"input_size": 256}, "training": {"iterations": 2883}})
+    checkpoint = save_checkpoint(tmp_path / "run", 2883, {"iteration": 2883,
+                                                          "discriminator": PatchDiscriminator().state_dict()})
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps({"event": "start", "batch_size": 32, "world_size": 1, "precision": "bf16",
+                                  "hardware": "1x NVIDIA H200 (bf16)"}) + "\n"
+                      + json.dumps({"event": "done", "iteration": 2883, "elapsed_s": 405.8, "status": "stopped",
+                                    "total": 200000}) + "\n")
+    corpus = tmp_path / "corpus"
+    (corpus / "val").mkdir(parents=True)
+    names = [f"photo-{i}.jpg" for i in range(6)]
+    for i, name in enumerate(names):
+        (corpus / "val" / name).write_bytes(bytes([i]) * 100)
+    (corpus / "manifest.jsonl").write_text("".join(
+        json.dumps({"source": "opencv-doc", "version": "4.6", "licence": "BSD-3-Clause", "kept": True,
+                    "split": "val", "file": f"val/{n}"}) + "\n" for n in names))
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    (samples / names[0]).write_bytes((corpus / "val" / names[0]).read_bytes())
+    figures = lambda base: {n: {"l1": base, "psnr": 20.0 + i, "ssim": 0.8} for i, n in enumerate(names)}  # noqa: E731
+    rows = [("model x", 0.03, True), ("model x, no colour adaptation", 0.04, False), ("opencv telea", 0.02, None),
+            ("opencv ns", 0.025, None), ("patchmatch", 0.05, None), ("auto", 0.02, None)]
+    reports = []
+    for masks in ("center", "free"):
+        report = {"images": 6, "masks": masks, "size": 256, "seed": 0, "data": "val", "rows": [
+            {"method": m, "l1": l1, "psnr": 21.0, "ssim": 0.85, "seconds": 1.0, "per_image": figures(l1),
+             **({"colour_adaptation": ca} if ca is not None else {})} for m, l1, ca in rows]}
+        reports.append(tmp_path / f"{masks}.json")
+        reports[-1].write_text(json.dumps(report))
+    rule = tmp_path / "rule.json"
+    measured = {"rule": RULE, "data": "val", "half": "tune", "sizes": [256], "seed": 0, "photos": 3, "regions": 9,
+                "engines": ["pennet", "telea"], "fit": {}, "masks": [], "summary": {}}
+    rule.write_text(json.dumps({**measured, "rule": {"engines": ["telea"]}}))
+    models = tmp_path / "models"
+    args = ["bundle", "--weights", str(info.weights_path), "--card", str(info.card_path), "--corpus", str(corpus),
+            "--eval", *map(str, reports), "--out", str(models), "--events", str(events),
+            "--discriminator", str(checkpoint), "--auto-rule", str(rule), "--samples", str(samples)]
+    assert trainer_main(args) == 2 and "not the one in inpaint_studio/engine/auto.py" in capsys.readouterr().err
+    rule.write_text(json.dumps(measured))
+    assert trainer_main(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["auto_at_least_best_single"]["center"] == {"l1": True, "psnr": True, "ssim": True}
+
+    bundled = ModelRegistry(bundled_dir=models, user_dir=tmp_path / "user").get("pennet-open-photos")
+    card = bundled.card.to_dict()
+    assert card["training"]["run"]["samples"] == 2883 * 32 and card["training"]["run"]["seconds"] == 405.8
+    assert "2,883 iterations, 92,256 samples, 7 minutes on 1x NVIDIA H200 (bf16)" in card["description"]
+    assert card["auto"]["rule"] == RULE and card["auto"]["half"] == "tune"
+    held = card["metrics"]["held_out"]["center"]
+    assert set(held["per_image"]) == {names[0]} and held["per_image"][names[0]]["auto"]["psnr"] == 20.0
+    assert "per_image" not in held["rows"][0]
+    report_half = [n for n in names if half_of(n) == "report"]
+    assert held["report_half"]["images"] == len(report_half)
+    assert any("behind opencv telea 0.02" in line for line in card["behind"])   # L1 0.03 vs 0.02
+    path = discriminator_path(bundled)
+    assert path.name == "pennet-open-photos.discriminator.safetensors" and card["discriminator"]["file"] == path.name
+    assert card["discriminator"]["dtype"] == "float16"
+    load_discriminator(path)
+    broken = tmp_path / "broken.safetensors"
+    from safetensors.torch import load_file, save_file
+    state = load_file(str(path))
+    state.pop(next(iter(state)))
+    save_file(state, str(broken))
+    with pytest.raises(RegistryError, match="not PatchGAN discriminator weights"):
+        load_discriminator(broken)                                             # strictly: no key may be missing
+    (samples / names[1]).write_bytes(b"not the held-out photo")
+    assert trainer_main(args) == 2 and "not a copy of a held-out photo" in capsys.readouterr().err

@@ -133,7 +133,7 @@ def test_fine_tuning_starts_from_the_base_model_with_lower_lr(trained, monkeypat
                              "size": 64, "device": "cpu", "workers": 0}, resume=False)
     model_id = ModelRegistry().default_id()
     assert config.base == model_id is not None  # 'default': the registry's default model
-    assert config.lr == FINETUNE["lr"] and config.iterations == FINETUNE["iterations"]
+    assert config.lr is None and config.iterations == FINETUNE["iterations"]  # None: the rule, FINETUNE's at this batch
     trainer = Trainer(config).setup()
     base = load_generator(ModelRegistry().get(model_id))
     for k, v in base.state_dict().items():
@@ -147,7 +147,7 @@ def test_evaluate_compares_the_model_with_opencv(trained, monkeypatch, capsys):
     report = evaluate(model_id, trained["data"], masks="center", size=64)
     assert report["images"] == 3  # the broken and truncated files are left out for every method
     assert [r["method"] for r in report["rows"]] == [f"model {model_id}", f"model {model_id}, no colour adaptation",
-                                                     "opencv telea", "opencv ns", "patchmatch"]
+                                                     "opencv telea", "opencv ns", "patchmatch", "auto"]
     adapted, raw = report["rows"][:2]
     assert adapted["colour_adaptation"] is True and raw["colour_adaptation"] is False
     assert adapted["l1"] != raw["l1"]  # the same network outputs, pasted two ways

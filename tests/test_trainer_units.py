@@ -10,6 +10,7 @@ import torch
 
 from test_trainer_support import make_folder, photo
 from trainer.fit import checkpoint as ckpt
+from inpaint_studio.contracts.training import learning_rate
 from trainer.fit.config import build_config
 from trainer.fit.data import (DataError, SampleStream, TrainImages, ValImages, holdout, random_crop,
                           scan_folder)
@@ -225,12 +226,12 @@ def test_read_events_ignores_a_half_written_last_line(tmp_path):
 # -- config -----------------------------------------------------------------------------------------
 def test_config_defaults_finetune_defaults_and_resume_rules(tmp_path):
     scratch = build_config({"data": "/d", "out": "/o"})
-    assert (scratch.lr, scratch.betas, scratch.iterations) == (1e-4, (0.5, 0.999), 200_000)
+    assert (learning_rate(scratch, 8, 0), scratch.betas, scratch.iterations) == (1e-4, (0.5, 0.999), 200_000)
     assert scratch.weights == LossWeights(6.0, 1.0, 0.5, 0.1)
     tuned = build_config({"data": "/d", "out": "/o", "base": "pennet-places2"})
     from inpaint_studio.contracts.training import FINETUNE
 
-    assert tuned.lr == FINETUNE["lr"] and tuned.iterations == FINETUNE["iterations"]
+    assert learning_rate(tuned, 2, 0) == FINETUNE["lr"] and tuned.iterations == FINETUNE["iterations"]
     assert tuned.weights.adversarial == FINETUNE["weights"]["adversarial"] and tuned.schedule == FINETUNE["schedule"]
     assert build_config({"data": "/d", "out": "/o", "base": "m", "lr": 1e-3}).lr == 1e-3
     saved = build_config({"data": "/d", "out": "/o", "iterations": 50, "hole_weight": None,

@@ -141,7 +141,10 @@ def build_ora_cases(folder: Path, pad_gb: float) -> list[tuple[str, Path]]:
 def child_ora(path: str) -> dict:
     import resource
 
-    from inpaint_studio.app.document.project import read_ora
+    try:
+        from inpaint_studio.app.document.project import read_ora
+    except ImportError:                       # a --before tree from before the house (app/project.py)
+        from inpaint_studio.app.project import read_ora
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()

@@ -1,5 +1,6 @@
-"""python -m trainer (inpaint-studio-trainer): fit, export, pack, bundle, evaluate, figure, bench,
-corpus, learn-photo, learn-photo-eval, finetune-eval.
+"""python -m trainer (inpaint-studio-trainer): fit, export, pack, bundle, promote, evaluate, auto-rule,
+figure, bench, corpus, window-carry, window-pack, window-return, learn-photo, learn-photo-eval,
+finetune-eval.
 
 Exit status: 0 done (or stopped on request), 1 the run failed while training, 2 bad input
 (folder, options, model id) reported before anything started. `fit` reports every outcome as
@@ -17,12 +18,13 @@ def build_parser() -> argparse.ArgumentParser:
     from inpaint_studio.contracts import devices
     from inpaint_studio.contracts.card import ARCHITECTURES
     from inpaint_studio.contracts.commands import program_name
-    from inpaint_studio.contracts.training import (BATCH_SIZE, DEFAULT, EVAL_MASK_KINDS, FINETUNE,
-                                                   FINETUNE_BATCH_SIZE, MASK_KINDS,
-                                                   SCHEDULES, SCRATCH, SMALL_IMAGES, TRAINABLE, WORKERS, LossWeights,
-                                                   loss_weights)
+    from inpaint_studio.contracts.training import (BASE_BATCH, BATCH_SIZE, CPU_WORKERS, DEFAULT, EVAL_MASK_KINDS,
+                                                   FINETUNE, FINETUNE_BATCH_SIZE, MASK_KINDS, SCHEDULES, SCRATCH,
+                                                   SMALL_IMAGES, SPARE_CORES, TRAINABLE, LossWeights, loss_weights)
     from inpaint_studio.network import AFFINITIES, ATTENTION_MODES
+    from inpaint_studio.network.attention import COMPUTES, KERNELS
 
+    from .evaluate import HALVES
     from .release import corpus
 
     parser = argparse.ArgumentParser(prog=program_name("inpaint-studio-trainer", "trainer"),
@@ -42,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(default: a new folder in the user's runs directory)")
     fit.add_argument("--base", help=f"registry model id to fine-tune, or 'default' for the app's default model "
                                     f"(then by default: {finetune_recipe()})")
+    fit.add_argument("--warm-start", metavar="MODEL", help="registry model id, or 'default', to continue training: "
+                     "its generator and discriminator (a fresh one if it ships none), the from-scratch "
+                     "defaults, a fresh optimiser; its network, width and crop size")
     fit.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     fit.add_argument("--arch", choices=ARCHITECTURES,
                      help=f"network of a new model: {', '.join(f'{k} ({v})' for k, v in ARCHITECTURES.items())}; "
@@ -51,14 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
                                               f"{FINETUNE['size']} with --base)")
     fit.add_argument("--iterations", type=int, help=f"total iterations (default {SCRATCH['iterations']}; "
                                                     f"{FINETUNE['iterations']} with --base)")
-    fit.add_argument("--batch-size", type=int, help=f"per process (default {BATCH_SIZE['cuda']} on CUDA, "
-                                                    f"{BATCH_SIZE['cpu']} on CPU; with --base "
-                                                    f"{FINETUNE_BATCH_SIZE['cuda']} and {FINETUNE_BATCH_SIZE['cpu']})")
-    fit.add_argument("--lr", type=float, help=f"generator learning rate (default {_num(SCRATCH['lr'])}; "
-                                              f"{_num(FINETUNE['lr'])} with --base)")
+    fit.add_argument("--batch-size", type=int,
+                     help=f"per process (default: on CUDA {BATCH_SIZE['cuda']} at {DEFAULT.size} px, the same pixels "
+                          f"at other sizes, less if the GPU's memory is short; {BATCH_SIZE['cpu']} on CPU, "
+                          f"{FINETUNE_BATCH_SIZE['cpu']} with --base)")
+    fit.add_argument("--lr", type=float,
+                     help=f"generator learning rate, used as given (default {_num(SCRATCH['lr'])}; "
+                          f"{_num(FINETUNE['lr'])} with --base; at a total batch of {BASE_BATCH}: larger "
+                          f"batches take it x sqrt(batch / {BASE_BATCH}) after a linear warm-up)")
     fit.add_argument("--d-lr", type=float, help="discriminator learning rate (default: --lr)")
     fit.add_argument("--masks", choices=MASK_KINDS, help=f"training masks (default {DEFAULT.masks})")
-    fit.add_argument("--attention", choices=ATTENTION_MODES, help=f"ATN mode (speed only; default {DEFAULT.attention})")
+    fit.add_argument("--attention", choices=ATTENTION_MODES, help=f"ATN mode the model learns with (default {DEFAULT.attention}; "
+                                                                       f"a model runs in the mode it was trained in)")
+    fit.add_argument("--attention-kernel", choices=KERNELS,
+                     help=f"how the ATN computes (speed only; default {DEFAULT.attention_kernel}: the choice for the "
+                          f"device, see README)")
+    fit.add_argument("--attention-compute", choices=COMPUTES,
+                     help=f"holes mode: packed hole x known, or dense (speed only; default {DEFAULT.attention_compute})")
+    fit.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                     help="torch.compile the training step (default: on CUDA, off on CPU)")
     fit.add_argument("--affinity", choices=AFFINITIES, help=f"ATN affinity for a new model (default {DEFAULT.affinity})")
     fit.add_argument("--device", choices=train_devices, help="default auto: CUDA when present")
     fit.add_argument("--precision", choices=devices.PRECISIONS, help=f"default {devices.AUTO_PRECISION_HELP[devices.TRAINING]}")
@@ -70,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--val-images", type=int, help=f"validation images used (default {DEFAULT.val_images})")
     fit.add_argument("--log-every", type=int, help=f"iterations between progress events (default {DEFAULT.log_every})")
     fit.add_argument("--seed", type=int, help=f"data, mask and split seed (default {DEFAULT.seed})")
-    fit.add_argument("--workers", type=int, help=f"data loading processes (default {WORKERS['cuda']} on CUDA, "
-                                                 f"{WORKERS['cpu']} on CPU)")
+    fit.add_argument("--workers", type=int, help=f"data loading processes (default: on CUDA all CPU cores but "
+                                                 f"{SPARE_CORES}, {CPU_WORKERS} on CPU)")
     fit.add_argument("--small", choices=SMALL_IMAGES, help=f"images smaller than --size (default {DEFAULT.small})")
     per_arch = {arch: loss_weights(arch).to_dict() for arch in ARCHITECTURES}
     for term in (*LossWeights.TERMS, "discount"):
@@ -102,10 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--checkpoint", help="a specific checkpoint file (default: the newest)")
     export.set_defaults(func=cmd_export)
 
-    evaluate = sub.add_parser("evaluate", help="L1 / PSNR / SSIM of models against Telea, NS and PatchMatch")
+    evaluate = sub.add_parser("evaluate", help="L1 / PSNR / SSIM of models against Telea, NS, PatchMatch and Auto")
     evaluate.add_argument("--model", nargs="+", action="extend",
                           help="registry model ids, of any architecture, measured on the same images and masks "
-                               "(leave out to measure the classical methods alone)")
+                               "(leave out to measure the classical methods alone; Auto uses the first)")
     evaluate.add_argument("--data", required=True, help="folder of photos")
     evaluate.add_argument("--masks", choices=EVAL_MASK_KINDS, default="center",
                           help="center: the paper's centred square of half the side (default)")
@@ -113,18 +129,33 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, help="at most this many images")
     evaluate.add_argument("--seed", type=int, default=0, help="mask seed")
     evaluate.add_argument("--device", choices=train_devices, default="auto")
+    evaluate.add_argument("--half", choices=HALVES,
+                          help="only that fixed half of the photos (by file-name hash): Auto's rule is fitted "
+                               "on 'tune', so 'report' is the held-out figure for it")
+    evaluate.add_argument("--no-auto", dest="auto", action="store_false", help="leave out the Auto row")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    bench = sub.add_parser("bench", help="training samples/s: holes vs reference attention")
+    bench = sub.add_parser("bench", help="training samples/s per batch, attention variant and compile on/off",
+                           description="Training throughput of the full step (D + G update) as a table, with "
+                                       "peak memory. Without options: a short CPU table, and on CUDA batches "
+                                       "8-128 for four attention variants plus compiled runs (~8 min).")
     bench.add_argument("--size", type=int, default=256)
-    bench.add_argument("--batches", type=int, nargs="+", default=[1, 4])
+    bench.add_argument("--batches", type=int, nargs="+", help="batch sizes (default: per device, see above)")
+    bench.add_argument("--variants", nargs="+", metavar="MODE[:COMPUTE[:KERNEL]]",
+                       help="attention variants, e.g. holes holes:dense reference:auto:sdpa (default: per device)")
+    bench.add_argument("--compile", choices=["on", "off", "both"],
+                       help="torch.compile the step (default: both on CUDA, off on CPU)")
     bench.add_argument("--steps", type=int, default=5, help="timed steps per cell (median)")
     bench.add_argument("--warmup", type=int, default=2)
     bench.add_argument("--device", choices=["all", "cpu", "cuda"], default="all",
                        help="all: CPU, and CUDA when present")
     bench.add_argument("--precision", choices=devices.PRECISIONS, default="auto")
     bench.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    bench.add_argument("--profile", metavar="FILE",
+                       help="also profile two steps of fit's default configuration into FILE (torch.profiler table)")
+    bench.add_argument("--memory", action="store_true",
+                       help="print the activation memory per sample (counted) instead of timing")
     bench.set_defaults(func=cmd_bench)
 
     pack = sub.add_parser("pack", help="a compact, resumable copy of a run (to commit or move it)",
@@ -138,10 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     corpus.register(sub)
     from .learn_photo import cli as learn_cli
-    from .release import bundle, figure
+    from .release import auto_rule, bundle, figure, promote, window
 
+    auto_rule.register(sub)
     bundle.register(sub)
     figure.register(sub)
+    promote.register(sub)
+    window.register(sub)
 
     learn_cli.register(sub)
     from . import finetune_eval
@@ -205,9 +239,10 @@ def _fit_options(args) -> dict:
 
     keys = ("data", "val", "out", "base", "arch", "cnum", "size", "iterations", "batch_size", "lr", "d_lr", "masks", "attention",
             "affinity", "device", "precision", "checkpoint_every", "keep_checkpoints", "val_every",
-            "val_images", "log_every", "seed", "workers", "small", "export_name", "max_minutes", "schedule",
-            "warmup", "trainable")
+            "val_images", "log_every", "seed", "workers", "small", "export_name", "compile",
+            "attention_kernel", "attention_compute", "max_minutes", "schedule", "warmup", "trainable")
     given = {k: getattr(args, k) for k in keys}
+    given["warm_start"] = args.warm_start
     given["weights"] = {t: getattr(args, f"{t}_weight") for t in LossWeights().to_dict()
                         if getattr(args, f"{t}_weight") is not None}
     if given["out"] is None and not args.resume:
@@ -240,7 +275,8 @@ def cmd_pack(args) -> int:
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate, format_table
 
-    report = evaluate(args.model, args.data, args.masks, args.size, args.limit, args.device, args.seed)
+    report = evaluate(args.model, args.data, args.masks, args.size, args.limit, args.device, args.seed,
+                      half=args.half, auto=args.auto)
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0
 
@@ -252,11 +288,16 @@ def cmd_bench(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.memory:
+        bench.memory_table(args.size, (args.batches or [4])[0])
+        return 0
     devices = None if args.device == "all" else [args.device]
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda: no CUDA GPU is available", file=sys.stderr)
         return 2
-    bench.run(args.size, tuple(args.batches), devices, args.steps, args.warmup, args.precision)
+    compile_choice = {"on": ("on",), "off": ("off",), "both": ("off", "on"), None: None}[args.compile]
+    bench.run(args.size, args.batches, devices, args.steps, args.warmup, args.precision, args.variants,
+              compile_choice, args.profile)
     return 0
 
 

@@ -28,11 +28,11 @@ import numpy as np
 
 from inpaint_studio.contracts.training import EVAL_MASK_KINDS
 
-from .evaluate import CLASSICAL, LABELS, _measure, composites, evaluate, generator_outputs, load_crops
+from .evaluate import CLASSICAL, LABELS, _measure, composites, evaluate, generator_outputs, load_named_crops
 from .events import EventWriter
 from .fit.checkpoint import checkpoint_path, load_checkpoint
 from .fit.data import holdout, scan_folder
-from .fit.masks import fixed_masks
+from .fit.masks import named_masks
 
 MINUTES = (2, 5, 10, 20)
 HELD_OUT = 0.25          # share of each domain never trained on
@@ -94,11 +94,11 @@ def finetune_eval(base: str, domains: list[str], minutes=MINUTES, recipe: dict |
         log(f"[finetune-eval] {name}: {n_train} photos to fine-tune on, {n_held} held out")
         domain = {"name": name, "path": str(folder), "train": n_train, "held_out": n_held, "rows": []}
         t0 = time.monotonic()
-        crops = load_crops(held_dir, size, limit)
+        names, crops = load_named_crops(held_dir, size, limit)
         domain["measured"] = len(crops)
-        holes = {kind: fixed_masks(kind, len(crops), size, seed=seed) for kind in masks}
+        holes = {kind: named_masks(kind, names, size, seed=seed) for kind in masks}
         for kind in masks:  # the base model and the classical engines, through evaluate itself
-            for row in evaluate(base, held_dir, kind, size, limit, device, seed, classical)["rows"]:
+            for row in evaluate(base, held_dir, kind, size, limit, device, seed, classical, auto=False)["rows"]:
                 if row.get("colour_adaptation") is False:
                     continue
                 method = "base" if row["method"].startswith("model") else row["method"]
@@ -128,7 +128,7 @@ def finetune_eval(base: str, domains: list[str], minutes=MINUTES, recipe: dict |
             for kind in masks:
                 outputs, took = generator_outputs(generator.to(dev), crops, holes[kind], dev)
                 row = _measure(f"fine-tuned {seconds / 60:g} min", (composites(outputs, crops, holes[kind]), took),
-                               np.stack(crops), holes[kind])
+                               np.stack(crops), names, holes[kind])
                 domain["rows"].append({"masks": kind, **row, "minutes": seconds / 60, "iterations": iteration,
                                        "cpu_s": cpu})
             log(f"[finetune-eval] {name}: {seconds / 60:g} min = {iteration} iterations measured")

@@ -52,6 +52,7 @@ class InpaintResult:
     notes: list[str] = field(default_factory=list)
     flow: np.ndarray | None = None    # HxWx2 float32 (dx, dy) source - target, NaN outside the hole
     flow_patch: np.ndarray | None = None  # HxW float32: side in image px of the source patch, NaN outside
+    fills: list = field(default_factory=list)  # Auto: one engine.auto.RegionFill per region (what filled it)
 
 
 class Engine(ABC):

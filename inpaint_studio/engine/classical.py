@@ -36,20 +36,12 @@ class ClassicalEngine(Engine):
             return self.nothing_to_fill(image)
         report(progress, 0.0, "Preparing")
         labels, boxes = hole_groups(hole)
-        h, w = hole.shape
         result = image.copy()
         blended = np.zeros(hole.shape, bool) if options.feather else None
         regions = []
-        for k, (x0, y0, x1, y1) in enumerate(boxes, start=1):
+        for k, hole_box in enumerate(boxes, start=1):
             check_cancel(cancel)
-            margin = self.margin(x1 - x0, y1 - y0) + options.feather
-            box = (max(0, x0 - margin), max(0, y0 - margin), min(w, x1 + margin), min(h, y1 + margin))
-            bx0, by0, bx1, by1 = box
-            holes_in_box = hole[by0:by1, bx0:bx1]
-            filled = self.fill(image[by0:by1, bx0:bx1], holes_in_box)
-            owned = labels[by0:by1, bx0:bx1] == k
-            paste_region(result, filled, box, owned, holes_in_box, options.feather, blended)
-            regions.append(box)
+            regions.append(self.fill_group(image, hole, labels, k, hole_box, result, options.feather, blended))
             report(progress, k / len(boxes), f"Filled {k} of {len(boxes)} regions")
         check_cancel(cancel)
         seconds = time.perf_counter() - start
@@ -64,6 +56,21 @@ class ClassicalEngine(Engine):
             notes=[NOTE_NO_SOURCE] if source is not None else [],
             flow=None,
         )
+
+
+    def fill_group(self, image, hole, labels, k, hole_box, result, feather: int = 0, blended=None):
+        """Fill hole group `k` of `labels` (from regions.hole_groups) in a box around `hole_box`,
+        reading `image` with every hole pixel unknown, and paste it into `result`; -> the box."""
+        h, w = hole.shape
+        x0, y0, x1, y1 = hole_box
+        margin = self.margin(x1 - x0, y1 - y0) + feather
+        box = (max(0, x0 - margin), max(0, y0 - margin), min(w, x1 + margin), min(h, y1 + margin))
+        bx0, by0, bx1, by1 = box
+        holes_in_box = hole[by0:by1, bx0:bx1]
+        filled = self.fill(image[by0:by1, bx0:bx1], holes_in_box)
+        owned = labels[by0:by1, bx0:bx1] == k
+        paste_region(result, filled, box, owned, holes_in_box, feather, blended)
+        return box
 
 
 class OpenCVEngine(ClassicalEngine):

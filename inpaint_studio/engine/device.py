@@ -101,13 +101,14 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def autocast(device: torch.device, precision: str = "auto"):
+def autocast(device: torch.device, precision: str = "auto", cache_enabled: bool = True):
     """Autocast context on `device` for `precision` (a choice, or a resolved one from
-    resolve_precision, as the trainer passes); a no-op for float32."""
+    resolve_precision, as the trainer passes); a no-op for float32. A CUDA graph capture needs
+    cache_enabled=False (cached weight casts would outlive it)."""
     dtype = autocast_dtype(device, precision)
     if dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype, cache_enabled=cache_enabled)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

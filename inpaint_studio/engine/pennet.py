@@ -16,6 +16,7 @@ from .blend import adapt_colours, paste_region
 from .device import (BYTES_PER_PIXEL, autocast, autocast_dtype, describe, free_memory, is_out_of_memory,
                      limit_kernel_caches, memory_available, model_pixels_budget, release_host_memory,
                      resolve_device)
+from .graphs import GraphCache, graphs_wanted
 from .regions import MULTIPLE, Crop, batches, cut, flow_to_box, make_crop, plan_crops, uncut, whole_image_crop
 from .registry import ModelInfo, RegistryError, load_generator
 
@@ -42,7 +43,9 @@ class _Request:
 
 class PENNetEngine(Engine):
     def __init__(self, model_info: ModelInfo, device: str | torch.device = "auto",
-                 precision: str = "auto", warm_up: bool = True):
+                 precision: str = "auto", warm_up: bool = True, cuda_graphs: bool | None = None):
+        """cuda_graphs: replay passes of a repeated shape as CUDA graphs (None: on for CUDA,
+        unless INPAINT_STUDIO_CUDA_GRAPHS=0); only where the attention runs dense (see graphs)."""
         limit_kernel_caches()  # before the first convolution: memory stays flat over a long session
         self.info = model_info
         self.id = model_info.id
@@ -50,6 +53,7 @@ class PENNetEngine(Engine):
         self.device = resolve_device(device)
         self.precision = precision
         self._lock = threading.RLock()
+        self.graphs = GraphCache() if graphs_wanted(self.device, cuda_graphs) else None
         self.generator = self._load(self.device)
         self._cpu_generator = self.generator if self.device.type == "cpu" else None
         if warm_up:
@@ -79,8 +83,8 @@ class PENNetEngine(Engine):
         mask = torch.zeros(1, 1, n, n, device=self.device)
         mask[..., n // 4:3 * n // 4, n // 4:3 * n // 4] = 1
         image = torch.zeros(1, 3, n, n, device=self.device)
-        with self._lock, torch.inference_mode(), autocast(self.device, self.precision):
-            self.generator(generator_input(image, mask), mask, pyramid=False)
+        with self._lock:
+            _pass(self.generator, self.device, self.precision, image, mask)
 
     # -- the request ------------------------------------------------------------------------------
     def inpaint(self, image, mask, options: InpaintOptions | None = None, progress=None, cancel=None) -> InpaintResult:
@@ -160,7 +164,7 @@ class PENNetEngine(Engine):
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
-        free_memory(run.device)
+        self._free(run.device)
         if len(crops) > 1:
             run.note(NOTE_SMALLER_BATCHES)
             return [out for c in crops for out in self._run_batch(run, [c], image, hole, source, want_flow)]
@@ -173,7 +177,7 @@ class PENNetEngine(Engine):
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
-                free_memory(run.device)
+                self._free(run.device)
                 crop = _smaller(crop)
         if run.device.type != "cpu":
             run.generator, run.device = self.cpu_generator(), torch.device("cpu")
@@ -181,6 +185,11 @@ class PENNetEngine(Engine):
             return self._run_batch(run, crops, image, hole, source, want_flow)
         raise InpaintError("Not enough memory to fill this region, even at a reduced resolution. "
                            "Try a smaller mask, the 'crop' strategy, or close other programs.")
+
+    def _free(self, device) -> None:
+        if self.graphs is not None:  # captured graphs hold their intermediates
+            self.graphs.clear()
+        free_memory(device)
 
     def _forward(self, run: _Request, crops: list[Crop], image, hole, source, want_flow):
         """One batch of equal-size crops -> [(box-sized float result, box-sized flow or None, side
@@ -207,10 +216,23 @@ class PENNetEngine(Engine):
         return [(uncut(c, out[i]), flow_to_box(c, grid[i], cell), 2.0 * cell / c.scale) for i, c in enumerate(crops)]
 
     def _generate(self, run: _Request, img, msk, src, want_flow, precision):
-        with torch.inference_mode(), autocast(run.device, precision):
-            res = run.generator(generator_input(img, msk), msk, source=src, pyramid=False,
-                                return_flow=want_flow)
+        gen, dev = run.generator, run.device
+        b, _, h, w = img.shape
+        # graphs (made only for CUDA) need PEN-Net's dense attention, and the flow's argmax is not dense
+        if (self.graphs is not None and dev == self.device and not want_flow and hasattr(gen, "packs")
+                and not gen.packs(b, h, w, dev.type)):
+            inputs = [img, msk] + ([src] if src is not None else [])
+            out = self.graphs.run(lambda *t: _pass(gen, dev, precision, *t, cache=False)[0], inputs,
+                                  key=(id(gen), precision))
+            return out, None
+        res = _pass(gen, dev, precision, img, msk, src, return_flow=want_flow)
         return res[0], (res[2] if want_flow else None)
+
+
+def _pass(generator, device, precision, img, msk, src=None, return_flow=False, cache=True):
+    """One inference pass of the generator on the network input made from img and msk."""
+    with torch.inference_mode(), autocast(device, precision, cache_enabled=cache):
+        return generator(generator_input(img, msk), msk, source=src, pyramid=False, return_flow=return_flow)
 
 
 def _smaller(crop: Crop) -> Crop | None:

@@ -25,7 +25,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ..atomic import sweep, temp_path
-from ..contracts.card import CARD_FORMAT, Architecture, CardError, ModelCard, Training, far_behind, read_card_text
+from ..contracts.card import (CARD_FORMAT, DEFAULT_ARCHITECTURE, Architecture, CardError, ModelCard, Training,
+                              far_behind, read_card_text)
 from ..network import AFFINITIES, ATTENTION_MODES, GENERATORS, make_generator
 from ..paths import BUNDLED_MODELS_DIR, user_data_root, user_models_dir
 
@@ -215,6 +216,35 @@ def load_generator(info: ModelInfo, device: str | torch.device = "cpu",
     generator.eval().requires_grad_(False)
     # channels-last weights make the convolutions ~1.3x faster on CPU (and suit tensor cores)
     return generator.to(device, memory_format=torch.channels_last)
+
+
+DISCRIMINATOR_SUFFIX = ".discriminator.safetensors"
+
+
+def discriminator_path(info: ModelInfo) -> Path | None:
+    """The PatchGAN discriminator trained with a model, `<id>.discriminator.safetensors` beside
+    its weights (bundled models ship one, so that training can continue from them); None if absent."""
+    path = info.weights_path.with_name(f"{info.id}{DISCRIMINATOR_SUFFIX}")
+    return path if path.is_file() else None
+
+
+def load_discriminator(path: str | Path, dtype: torch.dtype = torch.float32, arch: str = DEFAULT_ARCHITECTURE):
+    """The discriminator a generator of `arch` is trained against, with the weights of `path`,
+    loaded strictly (every name and shape must match), in training mode: it exists to continue
+    training."""
+    from ..network import make_discriminator
+
+    path = Path(path)
+    state = _read_safetensors(path)
+    discriminator = make_discriminator(arch)
+    try:
+        discriminator.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=True)
+    except RuntimeError as exc:
+        raise RegistryError(f"{path}: not PatchGAN discriminator weights ({str(exc).splitlines()[0]}).") from None
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise RegistryError(f"{path}: weights contain NaN or infinite values (e.g. {bad[0]}).")
+    return discriminator
 
 
 def expected_keys(arch: Architecture | None = None) -> dict[str, tuple[int, ...]]:

@@ -57,7 +57,10 @@ class ContextualAttention(AttentionTransfer):
 
     def __init__(self, softmax_scale: float = 10.0, match: int = 3, propagation: int = 3,
                  mode: str = "holes", affinity: str = "release", **kernel_options):
-        # ksize 1: the "patches" handed to the ATN are already the propagated patch neighbourhoods
+        # ksize 1: the "patches" handed to the ATN are already the propagated patch neighbourhoods.
+        # Kernel: the direct transcription unless asked (the fused kernels are measured and tested
+        # for PEN-Net's ATN; with direct, a pass with the flow gives the same numbers as one without)
+        kernel_options.setdefault("kernel", "direct")
         super().__init__(0, 0, ksize=1, softmax_scale=softmax_scale, fuse=False, mode=mode,
                          affinity=affinity, **kernel_options)
         self.match = match

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .attention import AFFINITIES, ATTENTION_MODES, AttentionTransfer
+from .attention import AFFINITIES, ATTENTION_MODES, COMPUTES, KERNELS, AttentionTransfer
 
 MULTIPLE = 64  # six stride-2 layers: sides must be multiples of 64
 
@@ -64,16 +64,40 @@ class PENNetGenerator(nn.Module):
         return [getattr(self, f"at_conv{i:02d}") for i in range(5, 0, -1)]
 
     def configure(self, attention: str | None = None, affinity: str | None = None,
-                  chunk_elements: int | None = None) -> "PENNetGenerator":
-        if attention is not None and attention not in ATTENTION_MODES:
-            raise ValueError(f"attention mode must be one of {ATTENTION_MODES}, not {attention!r}")
-        if affinity is not None and affinity not in AFFINITIES:
-            raise ValueError(f"affinity must be one of {AFFINITIES}, not {affinity!r}")
+                  chunk_elements: int | None = None, kernel: str | None = None,
+                  compute: str | None = None) -> "PENNetGenerator":
+        """Set the ATNs' options (None leaves one as it is). attention and affinity must match
+        the trained weights; kernel and compute change only speed and memory."""
+        for name, value, allowed in (("attention mode", attention, ATTENTION_MODES),
+                                     ("affinity", affinity, AFFINITIES),
+                                     ("attention kernel", kernel, KERNELS),
+                                     ("attention compute", compute, COMPUTES)):
+            if value is not None and value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
         for atn in self.attention_modules():
             atn.mode = attention or atn.mode
             atn.affinity = affinity or atn.affinity
             atn.chunk_elements = chunk_elements or atn.chunk_elements
+            atn.kernel = kernel or atn.kernel
+            atn.compute = compute or atn.compute
         return self
+
+    def attention_plan(self, batch: int, height: int, width: int, device_type: str,
+                       return_flow: bool = False) -> list[tuple[str, str]]:
+        """(compute, kernel) of each ATN, deepest first, for a forward pass of this size."""
+        plan = []
+        for i in range(5, 0, -1):
+            atn = getattr(self, f"at_conv{i:02d}")
+            low_channels = getattr(self, f"dw_conv{i:02d}")[0].out_channels
+            high_channels = getattr(self, f"dw_conv{i + 1:02d}")[0].out_channels
+            side = 2 ** (i + 1)
+            plan.append(atn.plan(batch, (height // side, width // side), high_channels, low_channels,
+                                 device_type, return_flow and i == 1))
+        return plan
+
+    def packs(self, batch: int, height: int, width: int, device_type: str, return_flow: bool = False) -> bool:
+        """Whether any ATN packs (reads counts on the host, so the pass cannot be a CUDA graph)."""
+        return any(c == "packed" for c, _ in self.attention_plan(batch, height, width, device_type, return_flow))
 
     @property
     def attention(self) -> str:

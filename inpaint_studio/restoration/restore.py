@@ -27,6 +27,12 @@ AUTO = "auto"                                   # the Auto engine's id, when it 
 SMALL_HOLE_CLASSICAL = ("telea", "ns", "patchmatch")
 
 
+def small_hole_choices(engines: Iterable[tuple[str, str, str]]) -> list[str]:
+    """The ids of engine menu entries (id, label, kind) that small holes may use: Auto only with a
+    model (kind "auto"); without one, SMALL_HOLE_CLASSICAL's order was measured on small holes."""
+    return [engine_id for engine_id, _label, kind in engines if engine_id != AUTO or kind == AUTO]
+
+
 def small_hole_engine(available: Iterable[str]) -> str:
     """The engine id for small holes among `available`: Auto, else the best classical one."""
     ids = list(available)

@@ -13,9 +13,12 @@ def build_config(given: dict, saved: dict | None = None) -> TrainConfig:
     being resumed. Order: defaults < fine-tuning defaults (with a base) < saved < given."""
     values: dict = {}
     weights: dict = {}
+    if given.get("base") and given.get("warm_start"):
+        raise ValueError("--base and --warm-start exclude each other: --base fine-tunes a model (gentle defaults), "
+                         "--warm-start continues its training (the from-scratch defaults)")
     base = given.get("base") if given.get("base") is not None else (saved or {}).get("base")
-    if base:
-        values.update({k: v for k, v in FINETUNE.items() if k != "weights"})
+    if base:  # the learning rate is left to contracts.training.learning_rate, which knows the batch
+        values.update({k: v for k, v in FINETUNE.items() if k not in ("lr", "weights")})
         weights.update(FINETUNE.get("weights") or {})
     if saved:
         values.update(saved)
@@ -53,7 +56,7 @@ def _check(c: TrainConfig) -> None:
         problems.append("--iterations cannot be negative")
     if c.batch_size is not None and c.batch_size < 1:
         problems.append("--batch-size must be at least 1")
-    if not c.lr > 0 or (c.d_lr is not None and not c.d_lr > 0):
+    if (c.lr is not None and not c.lr > 0) or (c.d_lr is not None and not c.d_lr > 0):
         problems.append("learning rates must be positive")
     for name in ("checkpoint_every", "val_every", "log_every", "keep_checkpoints", "val_images"):
         if getattr(c, name) < 1:
@@ -64,6 +67,14 @@ def _check(c: TrainConfig) -> None:
         problems.append(f"--attention must be one of {', '.join(ATTENTION_MODES)}")
     if c.affinity not in AFFINITIES:
         problems.append(f"--affinity must be one of {', '.join(AFFINITIES)}")
+    from inpaint_studio.network.attention import COMPUTES, KERNELS
+
+    if c.attention_kernel not in KERNELS:
+        problems.append(f"--attention-kernel must be one of {', '.join(KERNELS)}")
+    if c.attention_compute not in COMPUTES:
+        problems.append(f"--attention-compute must be one of {', '.join(COMPUTES)}")
+    if c.workers is not None and c.workers < 0:
+        problems.append("--workers cannot be negative")
     if c.small not in SMALL_IMAGES:
         problems.append(f"--small must be one of {', '.join(SMALL_IMAGES)}")
     if not 0 <= c.val_fraction < 1:

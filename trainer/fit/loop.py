@@ -24,7 +24,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from inpaint_studio.contracts.runs import CHECKPOINTS_DIR, RUN_FILE, SAMPLES_DIR, STOP_FILE
-from inpaint_studio.contracts.training import batch_size_for, resolved_record, saved_settings, workers_for
+from inpaint_studio.contracts.training import (BASE_BATCH, batch_size_for, discriminator_learning_rate, learning_rate,
+                                               resolved_record, saved_settings, workers_for)
 from inpaint_studio.engine.device import TRAINING, resolve_precision
 from inpaint_studio.network import make_discriminator, make_generator
 
@@ -34,8 +35,8 @@ from .checkpoint import (CheckpointError, checkpoint_architecture, latest_checkp
 from .config import TrainConfig, build_config
 from .data import SampleStream, TrainImages, ValImages, collate, holdout, scan_folder
 from ..events import EventWriter
-from .step import TrainStep, place
 from .schedule import lr_factor, run_share
+from .step import TrainStep, adam_flags, make_adam, place, resolve_compile
 from .validation import validate
 
 PROGRESS_SECONDS = 5.0  # a progress event at least this often, however slow the iterations
@@ -53,6 +54,8 @@ def prepare_config(given: dict, resume: bool) -> TrainConfig:
     if given.get("base"):
         given = {**given, "base": resolve_base(given["base"])}
         given.update(base_architecture(given))
+    if given.get("warm_start") and not resume:
+        given = warm_start_settings(given)
     if resume:
         if not out:
             raise ValueError("--resume needs --out RUN_DIR: the run to continue")
@@ -85,7 +88,7 @@ def _saved_config(run_file: Path) -> dict:
     return config
 
 
-def resolve_base(model_id: str) -> str:
+def resolve_base(model_id: str, option: str = "--base") -> str:
     """A registry model id; 'default' (when no model has that id) is the app's default model."""
     from inpaint_studio.engine.registry import ModelRegistry, RegistryError
 
@@ -93,8 +96,8 @@ def resolve_base(model_id: str) -> str:
     if model_id.lower() == "default" and model_id not in {m.id for m in registry.models()}:
         chosen = registry.default_id()
         if chosen is None:
-            raise RegistryError("--base default: no model is installed to fine-tune "
-                                "(train from scratch by leaving out --base)")
+            raise RegistryError(f"{option} default: no model is installed to start from "
+                                f"(train from scratch by leaving out {option})")
         return chosen
     return registry.get(model_id).id
 
@@ -110,6 +113,27 @@ def base_architecture(given: dict) -> dict:
             raise ValueError(f"--{key} {given[key]} does not match the base model '{given['base']}' "
                              f"({key} {have}): a fine-tune keeps its base's network")
     return {"arch": arch.name, "cnum": arch.cnum}
+
+
+def warm_start_settings(given: dict) -> dict:
+    """The options of a warm start: the model id resolved ('default' as --base has it), and the
+    network its weights are (architecture, width, affinity) and the crop size they were trained
+    at; an --arch, --cnum or --size that says otherwise is refused."""
+    from inpaint_studio.engine.registry import ModelRegistry
+    from inpaint_studio.network import GENERATORS
+
+    model_id = resolve_base(given["warm_start"], "--warm-start")
+    arch = ModelRegistry().get(model_id).architecture
+    if arch.name not in GENERATORS:
+        raise ValueError(f"--warm-start {model_id}: its architecture is {arch.name!r}, which this trainer does not "
+                         f"know ({', '.join(GENERATORS)})")
+    for key, have, why in (("arch", arch.name, "its network"), ("cnum", arch.cnum, "its network's width"),
+                           ("size", arch.input_size, "the crop size it was trained at")):
+        if given.get(key) is not None and given[key] != have:
+            raise ValueError(f"--warm-start {model_id}: --{key} {given[key]} is not {why} ({have}); "
+                             f"leave out --{key} to continue with {have}")
+    return {**given, "warm_start": model_id, "arch": arch.name, "cnum": arch.cnum, "size": arch.input_size,
+            "affinity": arch.affinity}
 
 
 class Trainer:
@@ -142,8 +166,11 @@ class Trainer:
         if on_gpu:  # every step convolves the same shapes: let cuDNN time its algorithms once
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        self.batch_size = cfg.batch_size or batch_size_for(ctx.device.type, finetune=bool(cfg.base))
+        memory = torch.cuda.get_device_properties(ctx.device).total_memory if on_gpu else None
+        self.batch_size = cfg.batch_size or batch_size_for(ctx.device.type, cfg.size, memory,
+                                                              finetune=bool(cfg.base))
         self.workers = cfg.workers if cfg.workers is not None else workers_for(ctx.device.type)
+        self.compile = resolve_compile(cfg.compile, ctx.device)
         torch.manual_seed(cfg.seed + ctx.rank)
         random.seed(cfg.seed + ctx.rank)
 
@@ -153,6 +180,7 @@ class Trainer:
             self._find_checkpoint()
         self._setup_models()
         self._setup_training()
+        self._log_speed_settings()
         if ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / STOP_FILE).unlink(missing_ok=True)  # left from an earlier stop
@@ -188,9 +216,13 @@ class Trainer:
     def _setup_models(self) -> None:
         cfg, saved = self.cfg, self._saved
         self.base_info = saved.get("base") if saved else None
+        self.warm_info = saved.get("warm_start") if saved else None
+        warm_d = None
         if saved:  # the checkpoint has the weights: the base model need not be installed now
             held = checkpoint_architecture(saved)
             cfg.arch, cfg.cnum = held["name"], int(held["cnum"])
+        elif cfg.warm_start:
+            base_state, warm_d = self._warm_start_weights()
         elif cfg.base:
             from inpaint_studio.engine.registry import ModelRegistry, load_generator
 
@@ -202,12 +234,40 @@ class Trainer:
             base_state = load_generator(info).state_dict()
             self.base_info = {"id": info.id, "name": info.name, "licence": info.card.licence}
         self.generator = make_generator(cfg.arch, attention=cfg.attention, affinity=cfg.affinity, cnum=cfg.cnum)
+        if hasattr(self.generator, "attention_plan"):  # PEN-Net's ATNs take the speed choices
+            self.generator.configure(kernel=cfg.attention_kernel, compute=cfg.attention_compute)
         self.discriminator = make_discriminator(cfg.arch)
         if saved:
             self.generator.load_state_dict(saved["generator"])
             self.discriminator.load_state_dict(saved["discriminator"])
-        elif cfg.base:
+        elif cfg.base or cfg.warm_start:
             self.generator.load_state_dict(base_state)
+        if warm_d is not None:
+            self.discriminator.load_state_dict(warm_d.state_dict())
+
+    def _warm_start_weights(self):
+        """The generator's state and the discriminator (None: the model ships none) of the model
+        a warm start continues; both loaded strictly, so a model of another width fails here."""
+        from inpaint_studio.engine.registry import (ModelRegistry, RegistryError, discriminator_path,
+                                                    load_discriminator, load_generator)
+
+        info = ModelRegistry().get(self.cfg.warm_start)
+        try:
+            state = load_generator(info).state_dict()
+        except RuntimeError as exc:  # the card's width and the weights disagree
+            raise RegistryError(f"{info.weights_path}: not the generator its card describes "
+                                f"({str(exc).splitlines()[0]})") from None
+        found = discriminator_path(info)
+        discriminator = load_discriminator(found, arch=info.architecture.name) if found else None
+        self.warm_info = {"id": info.id, "name": info.name, "created": info.card.created,
+                          "iterations": info.card.training.iterations,
+                          "discriminator": found.name if found else None}
+        if found is None:
+            self._log(f"'{info.name}' ({info.id}) ships no discriminator: starting a fresh one beside "
+                      "its generator", "warning")
+        else:
+            self._log(f"warm start from '{info.name}' ({info.id}): generator and discriminator ({found.name})")
+        return state, discriminator
 
     def _find_checkpoint(self) -> None:
         found = latest_checkpoint(self.ckpt_dir)
@@ -229,14 +289,16 @@ class Trainer:
                 if name.startswith("dw_conv"):
                     module.requires_grad_(False)
         trainable = [p for p in self.generator.parameters() if p.requires_grad]
-        self.opt_g = torch.optim.Adam(trainable, lr=cfg.lr, betas=cfg.betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.d_lr or cfg.lr, betas=cfg.betas)
+        self.opt_g = make_adam(trainable, self._lr(self.start_iteration), cfg.betas, ctx.device)
+        self.opt_d = make_adam(self.discriminator.parameters(), self._d_lr(self.start_iteration), cfg.betas,
+                               ctx.device)
         g, d = self.generator, self.discriminator
         if ctx.distributed:
             ids = [ctx.device.index] if ctx.device.type == "cuda" else None
             g = DistributedDataParallel(g, device_ids=ids)
             d = DistributedDataParallel(d, device_ids=ids)
-        self.step = TrainStep(g, d, self.opt_g, self.opt_d, cfg.weights, ctx.device, self.precision)
+        self.step = TrainStep(g, d, self.opt_g, self.opt_d, cfg.weights, ctx.device, self.precision,
+                              compile=self.compile)
         payload = self._saved
         if payload is not None:
             self.opt_g.load_state_dict(payload["opt_g"])
@@ -251,7 +313,10 @@ class Trainer:
             if rng.get("cuda") and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(rng["cuda"][:torch.cuda.device_count()])
             self._saved = None  # free the copy
-        self._set_lr(1.0)  # a resumed run may be given a new learning rate
+        self._set_lr(self.start_iteration)  # a resumed run may be given a new learning rate
+        for opt in (self.opt_g, self.opt_d):  # and may run on another device than it was saved on
+            for group in opt.param_groups:
+                group.update(adam_flags(ctx.device))
         stream = SampleStream(self.train_set, cfg.seed, ctx.rank, ctx.world,
                               skip=self.start_iteration * self.batch_size)
         self.loader = DataLoader(self.train_set, batch_size=self.batch_size, sampler=stream,
@@ -267,7 +332,7 @@ class Trainer:
         ev.emit("start", run_dir=self.run_dir.resolve(), iteration=it, total=total,
                 resumed_from=self.resumed_from, config=self.config_record(), data=self.data_summary,
                 device=str(ctx.device), precision=self.precision, world_size=ctx.world,
-                batch_size=self.batch_size, hardware=self.hardware(), base=self.base_info,
+                batch_size=self.batch_size, hardware=self.hardware(), base=self.base_info, warm_start=self.warm_info,
                 parameters={"generator": _count(self.generator), "discriminator": _count(self.discriminator)})
         for message, level in self._held or ():
             ev.emit("log", level=level, message=message)
@@ -303,15 +368,16 @@ class Trainer:
                     ev.log(f"time budget of {cfg.max_minutes:g} min reached at iteration {it}")
                     timed_out = True
                     break
-                self._set_lr(lr_factor(cfg.schedule, cfg.warmup, run_share(it, total, elapsed, budget)))
+                factor = lr_factor(cfg.schedule, cfg.warmup, run_share(it, total, elapsed, budget))
                 t0 = time.perf_counter()
                 batch = next(batches)
                 for path, reason in batch["failed"]:
                     if path not in seen_failures:
                         seen_failures.add(path)
                         ev.log(f"skipped unreadable image {path}: {reason}", "warning")
-                image = batch["image"].to(ctx.device, non_blocking=True)
+                image = batch["image"].to(ctx.device, non_blocking=True)  # from pinned memory on CUDA
                 mask = batch["mask"].to(ctx.device, non_blocking=True)
+                self._set_lr(it, factor)
                 terms = self.step(image, mask)
                 it += 1
                 step_s = time.perf_counter() - t0
@@ -385,6 +451,29 @@ class Trainer:
             del batches
 
     # -- pieces ---------------------------------------------------------------------------------
+    def _log_speed_settings(self) -> None:
+        cfg, total = self.cfg, self.batch_size * self.ctx.world
+        if cfg.batch_size is None:
+            self._log(f"batch size {self.batch_size} per process (the default on {self.ctx.device.type})")
+        if cfg.lr is None and total > BASE_BATCH:
+            release = learning_rate(cfg, BASE_BATCH, 0)
+            self._log(f"learning rate {self._lr(cfg.iterations):.3g} for a total batch of {total}: the release's "
+                      f"{release:.3g} x sqrt({total}/{BASE_BATCH}), reached after a linear warm-up")
+        if self.compile:
+            self._log("torch.compile: the first steps compile the model (minutes); later steps run faster")
+
+    def _lr(self, it: int) -> float:
+        return learning_rate(self.cfg, self.batch_size * self.ctx.world, it)
+
+    def _d_lr(self, it: int) -> float:
+        return discriminator_learning_rate(self.cfg, self.batch_size * self.ctx.world, it)
+
+    def _set_lr(self, it: int, factor: float = 1.0) -> None:
+        """The rate at `it` (contracts.training.learning_rate) times the schedule's `factor`."""
+        for opt, lr in ((self.opt_g, self._lr(it)), (self.opt_d, self._d_lr(it))):
+            for group in opt.param_groups:
+                group["lr"] = lr * factor
+
     def _log(self, message: str, level: str = "info") -> None:
         """stderr at once; the event waits for `start` during setup (events begin with start)."""
         if not self.ctx.is_main:
@@ -412,7 +501,8 @@ class Trainer:
             return
         payload = {
             "iteration": it,
-            "config": self.config_record(),
+            # the learning rate the run used, for the model card (run.json keeps None: the rule)
+            "config": {**self.config_record(), "lr": self._lr(it)},
             "architecture": {"name": self.cfg.arch, "cnum": self.cfg.cnum},
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
@@ -424,7 +514,9 @@ class Trainer:
             "metrics": self.metrics,
             "data": self.data_summary,
             "hardware": self.hardware(),
+            "world_size": self.ctx.world,
             "base": self.base_info,
+            "warm_start": self.warm_info,
         }
         path = save_checkpoint(self.ckpt_dir, it, payload, keep=self.cfg.keep_checkpoints)
         self.events.emit("checkpoint", iteration=it, path=path.resolve(), size_bytes=path.stat().st_size)
@@ -441,12 +533,6 @@ class Trainer:
         self.events.log(f"exported model '{info.name}' as {info.id}")
         return {"model_id": info.id, "model_name": info.name, "model_path": info.weights_path.resolve(),
                 "card_path": info.card_path.resolve()}
-
-    def _set_lr(self, factor: float) -> None:
-        for group in self.opt_g.param_groups:
-            group["lr"] = self.cfg.lr * factor
-        for group in self.opt_d.param_groups:
-            group["lr"] = (self.cfg.d_lr or self.cfg.lr) * factor
 
     def _latest_path(self):
         found = list_checkpoints(self.ckpt_dir)
@@ -480,6 +566,7 @@ class Trainer:
     def _write_run_file(self) -> None:
         path = self.run_dir / RUN_FILE
         record = {"config": self.config_record(), "data": self.data_summary, "base": self.base_info,
+                  "warm_start": self.warm_info, "train_names": train_names(self.train_entries),
                   "hardware": self.hardware(), "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         tmp = path.with_name(f".{RUN_FILE}.tmp")
         tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -514,6 +601,18 @@ def fit(given: dict, resume: bool, events: EventWriter) -> int:
             distributed.teardown(trainer.ctx)
 
 
+def train_names(entries) -> list[str]:
+    """Short hashes of the training photos' names without their suffix (a carried copy keeps the
+    names): enough for `promote` to refuse held-out photos the run trained on."""
+    return sorted({name_hash(e.path) for e in entries})
+
+
+def name_hash(path) -> str:
+    import hashlib
+
+    return hashlib.sha1(Path(path).stem.encode()).hexdigest()[:10]
+
+
 def _ignore_sigint(_worker_id: int) -> None:
     """Data workers leave Ctrl-C to the main process, which stops cleanly."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -531,4 +630,4 @@ def _signal_name(signum: int | None) -> str:
     return f" ({signal.Signals(signum).name})" if signum else ""
 
 
-__all__ = ["Trainer", "TrainingFailed", "fit", "prepare_config", "resolve_base"]
+__all__ = ["Trainer", "TrainingFailed", "fit", "name_hash", "prepare_config", "resolve_base", "train_names"]

@@ -11,6 +11,7 @@ The same seed gives the same masks on every machine (numpy's PCG64 generator).
 from __future__ import annotations
 
 import math
+import zlib
 
 import cv2
 import numpy as np
@@ -26,11 +27,13 @@ class MaskGenerator:
     """`MaskGenerator("mixed", seed=1)(256)` -> a 256x256 uint8 mask. Pass `rng` to share a
     numpy Generator (the data pipeline makes one per sample)."""
 
-    def __init__(self, kind: str = "mixed", seed: int | None = None, rng: np.random.Generator | None = None):
+    def __init__(self, kind: str = "mixed", seed=None, rng: np.random.Generator | None = None,
+                 stroke_width: tuple[float, float] = (0.03, 0.10)):
         if kind not in EVAL_MASK_KINDS:
             raise ValueError(f"mask kind must be one of {EVAL_MASK_KINDS}, not {kind!r}")
         self.kind = kind
         self.rng = rng if rng is not None else np.random.default_rng(seed)
+        self.stroke_width = stroke_width  # free-form strokes: width as a share of the short side
 
     def __call__(self, height: int, width: int | None = None) -> np.ndarray:
         width = height if width is None else width
@@ -60,7 +63,7 @@ class MaskGenerator:
         rng, short = self.rng, min(h, w)
         mask = np.zeros((h, w), np.uint8)
         for _ in range(int(rng.integers(1, 5))):
-            width = max(3, int(rng.uniform(0.03, 0.10) * short))
+            width = max(3, int(rng.uniform(*self.stroke_width) * short))
             point = np.array([rng.uniform(0, w), rng.uniform(0, h)])
             angle = rng.uniform(0, 2 * math.pi)
             for _ in range(int(rng.integers(3, 10))):
@@ -100,6 +103,12 @@ def fixed_masks(kind: str, count: int, height: int, width: int | None = None, se
     """`count` reproducible masks: validation, evaluation and benchmarks use these."""
     generator = MaskGenerator(kind, seed=seed)
     return [generator(height, width) for _ in range(count)]
+
+
+def named_masks(kind: str, names: list[str], height: int, width: int | None = None, seed: int = 0) -> list[np.ndarray]:
+    """One reproducible mask per image name, drawn from (seed, the name) alone: an image gets
+    the same mask in a run over any subset of its folder (evaluation's per-image figures)."""
+    return [MaskGenerator(kind, seed=[seed, zlib.crc32(name.encode())])(height, width) for name in names]
 
 
 def to_tensor(mask: np.ndarray) -> torch.Tensor:

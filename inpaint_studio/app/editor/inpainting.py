@@ -17,6 +17,7 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QComboBox, QPushButton, QWidget
 
 from ...engine import InpaintError, InpaintOptions, available_devices, available_engines, create_engine
+from ...engine.auto import short_summary
 from ...engine.device import describe, resolve_device
 from ..document.layers import HOLE, RESULT, bounding_rect, result_layer
 from ..ui.theme import icon
@@ -25,6 +26,7 @@ from .undo import AddLayerCommand, MaskCommand, MaskEdit
 from .worker import InpaintRequest, JobRunner
 
 CLASSICAL_KIND = "classical"
+AUTO_KIND = "auto"  # Auto with a PEN-Net model (without one its kind is classical)
 OPTION_NAMES = {f.name for f in fields(InpaintOptions)}
 
 
@@ -110,7 +112,8 @@ class InpaintController(QObject):
     def add_controls(self, toolbar) -> None:
         self.engine_combo = QComboBox()
         self.engine_combo.setMinimumWidth(220)
-        self.engine_combo.setToolTip("Inpainting engine: models (PEN-Net, DeepFill v1), or OpenCV's Telea / Navier-Stokes")
+        self.engine_combo.setToolTip("Inpainting engine: Auto (the best engine for each hole region), models "
+                                     "(PEN-Net, DeepFill v1), PatchMatch, or OpenCV's Telea / Navier-Stokes")
         self.engine_combo.activated.connect(lambda i: self.set_engine(self.engine_combo.itemData(i)))
         toolbar.addWidget(self.engine_combo)
         self.inpaint_button = QPushButton(icon("mdi6.auto-fix", "#ffffff"), "  Inpaint")
@@ -156,7 +159,7 @@ class InpaintController(QObject):
         self.engine_combo.blockSignals(True)
         self.engine_combo.clear()
         for engine_id, label, kind in self.engines:
-            glyph = "mdi6.brain" if kind != CLASSICAL_KIND else "mdi6.auto-fix"
+            glyph = {AUTO_KIND: "mdi6.creation", CLASSICAL_KIND: "mdi6.auto-fix"}.get(kind, "mdi6.brain")
             self.engine_combo.addItem(icon(glyph), label, engine_id)
             action = QAction(label, self.window)
             action.setCheckable(True)
@@ -299,6 +302,8 @@ class InpaintController(QObject):
             number = 1 + sum(1 for l in doc.layers if l.kind == RESULT)
             short = request.engine_label.partition(": ")[2] or request.engine_label  # a model: its name
             short = short.split(" (")[0]
+            if result.fills:  # Auto: which engines filled the regions
+                short = f"{short}: {short_summary(result.fills)}"
             layer = result_layer(f"Inpaint {number} · {short}", request.image, result.image, request.mask,
                                  margin=request.options.feather)
         if layer is None:

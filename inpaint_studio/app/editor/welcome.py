@@ -147,8 +147,15 @@ class WelcomePanel(QFrame):
 
     def centre(self) -> None:
         self.adjustSize()
+        self._move_to_centre()
+
+    def _move_to_centre(self) -> None:
         area = self._viewport.rect()
         self.move(max(0, (area.width() - self.width()) // 2), max(0, (area.height() - self.height()) // 2))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._move_to_centre()      # its size can change after it was placed (fonts, style, shown later)
 
 
 def _caption(text: str) -> QLabel:

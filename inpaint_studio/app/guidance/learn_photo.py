@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushB
 from ...contracts.devices import DEVICES, TRAINING
 from ...contracts.events import DONE, ERROR, PROGRESS, EventLines
 from ...contracts.training import LEARN_PHOTO_QUICK_STEPS, LEARN_PHOTO_STEPS
-from ...engine import InpaintError, PENNetEngine, resolve_device
+from ...engine import InpaintError, PENNetEngine, auto_model_id, resolve_device
 from ...engine.registry import ModelRegistry, RegistryError, read_model
 from ...imaging import ImageError, write_image, write_mask
 from ...paths import PACKAGE_ROOT, user_data_root
@@ -197,10 +197,13 @@ class LearnFromPhoto(QObject):
     # -- availability ---------------------------------------------------------------------------
     def model_id(self) -> str | None:
         """The model to adapt: the current engine when it is a network model (PEN-Net, DeepFill
-        v1), else the default model; None when no model is installed."""
+        v1), the one Auto uses, else the default model; None when no model is installed."""
         inpainting = self.window.inpainting
-        if inpainting.engine_kind() == "pennet":
+        kind = inpainting.engine_kind()
+        if kind == "pennet":
             return inpainting.engine_id
+        if kind == "auto" and auto_model_id():
+            return auto_model_id()
         try:
             return ModelRegistry().default_id()
         except (RegistryError, OSError):
@@ -292,10 +295,7 @@ class LearnFromPhoto(QObject):
         except (OSError, ImageError) as exc:
             say(f"Could not write the image for the trainer: {exc}")
             return False
-        if model_id == inpainting.engine_id:
-            self._arch_label, _, self._base_label = inpainting.engine_label().partition(": ")
-        else:
-            self._arch_label, self._base_label = _model_labels(model_id)
+        self._arch_label, _, self._base_label = inpainting.engine_label(model_id).partition(": ")
         device = inpainting.device if inpainting.device in TRAINING_DEVICES else "auto"
         self._pace = None
         args = ["--model", model_id, "--image", str(folder / "image.png"), "--mask", str(folder / "mask.png"),
@@ -427,15 +427,6 @@ def _new_session() -> Path:
     path = root / f"{os.getpid()}-{int(now * 1000)}"
     path.mkdir()
     return path
-
-
-def _model_labels(model_id: str) -> tuple[str, str]:
-    """(architecture label, name) of a registry model, as the engine labels it."""
-    try:
-        info = ModelRegistry().get(model_id)
-        return info.architecture.label, info.name
-    except (RegistryError, OSError):
-        return "Model", model_id
 
 
 def _kind(device) -> str:

@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QRectF, Qt, QThreadPool, Signal
 
 from ...engine import InpaintError
 from ...restoration import spot_heal as healing
-from ...restoration.restore import small_hole_engine
+from ...restoration.restore import small_hole_choices, small_hole_engine
 from ..document import mask_ops
 from ..document.layers import MaskLayer, bounding_rect
 from ..editor.canvas import MaskItem
@@ -68,7 +68,7 @@ class Healer(QObject):
 
     def engine_id(self) -> str:
         """The engine for small holes among those the editor offers."""
-        return small_hole_engine([e[0] for e in self.window.inpainting.engines])
+        return small_hole_engine(small_hole_choices(self.window.inpainting.engines))
 
     def submit(self, job: _Job) -> None:
         self._queue.append(job)
