@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from inpaint_studio.contracts.events import read_events
-from inpaint_studio.contracts.training import FINETUNE
+from inpaint_studio.contracts.training import FINETUNE, FINETUNE_BATCH_SIZE, learning_rate
 from inpaint_studio.engine.registry import ModelRegistry, save_generator
 from inpaint_studio.contracts.card import Architecture, ModelCard
 from inpaint_studio.network import PENNetGenerator
@@ -76,17 +76,19 @@ def test_the_recipe_is_the_base_default_and_recorded_in_the_card(budget_run, hom
     monkeypatch.setenv("INPAINT_STUDIO_HOME", str(home))
     config = prepare_config({"data": str(tmp_path), "out": str(tmp_path / "run"), "base": "default"}, resume=False)
     for key, value in FINETUNE.items():
-        if key != "weights":
+        if key not in ("weights", "lr"):
             assert getattr(config, key) == value, key
+    # the rate follows contracts.training.learning_rate: FINETUNE's at the CPU's fine-tuning batch
+    assert learning_rate(config, FINETUNE_BATCH_SIZE["cpu"], 0) == FINETUNE["lr"]
     for term, value in FINETUNE["weights"].items():
         assert getattr(config.weights, term) == value
     scratch = prepare_config({"data": str(tmp_path), "out": str(tmp_path / "run2")}, resume=False)
     assert scratch.schedule == "constant" and scratch.weights.adversarial == 0.1  # the authors' recipe
     done = budget_run["events"][-1]
     recorded = ModelRegistry().get(done["model_id"]).card.training.config
-    for key in ("lr", "schedule", "warmup", "trainable", "max_minutes"):
+    for key in ("schedule", "warmup", "trainable", "max_minutes"):
         assert key in recorded, key
-    assert recorded["lr"] == FINETUNE["lr"] and recorded["schedule"] == FINETUNE["schedule"]
+    assert recorded["schedule"] == FINETUNE["schedule"] and recorded["warmup"] == FINETUNE["warmup"]
     assert recorded["trainable"] == FINETUNE["trainable"] and recorded["max_minutes"] == 0.05
     assert recorded["weights"]["adversarial"] == FINETUNE["weights"]["adversarial"]
 
@@ -112,7 +114,8 @@ def test_a_decoder_only_run_keeps_the_encoder_and_its_lr_warms_up_and_decays(hom
     before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
     assert trainer.run() == 0
     events.close()
-    rates = [e["lr"] / config.lr for e in read_events(tmp_path / "events.jsonl") if e["event"] == "progress"]
+    peak = learning_rate(config, 1, 0)
+    rates = [e["lr"] / peak for e in read_events(tmp_path / "events.jsonl") if e["event"] == "progress"]
     assert rates == pytest.approx([lr_factor("cosine", 0.25, i / 4) for i in range(4)])
     assert rates[0] < 0.05 and rates[1] == pytest.approx(1.0) and rates[3] < rates[2] < 1.0
     after = trainer.generator.state_dict()
