@@ -77,4 +77,47 @@ def test_refuses_without_a_hole_or_a_pennet_model(window):
     assert not learn.start() and "Paint the hole first" in window.banner.messages[-1][1]
     window.document.mask().data[10:20, 10:20] = 255
     window.inpainting.set_engine("telea")
-    assert not learn.start() and "needs a model" in window.banner.messages[-1][1]
+    assert not learn.start() and "needs a model (PEN-Net or DeepFill v1), and none is installed" in window.banner.messages[-1][1]
+
+
+def test_disabled_with_its_reason_until_a_model_exists(window):
+    action = window.actions["learn_photo"]
+    assert not action.isEnabled() and "needs a model" in action.text()
+    assert "Fine-Tune a Model" in action.toolTip()
+    info = save_generator(PENNetGenerator(), "Base net", {})
+    window.inpainting.refresh_engines()                         # engines_changed
+    assert action.isEnabled() and action.text() == "Learn from This Photo and Fill"
+    window.inpainting.set_engine("telea")                       # a classical engine chosen: the default model learns
+    assert window.features["learn_photo"].model_id() == info.id
+
+
+def test_quick_or_thorough_with_a_time_estimate_then_the_measured_pace(window, monkeypatch):
+    from inpaint_studio.app.guidance import learn_photo as feature
+    from inpaint_studio.contracts.training import LEARN_PHOTO_QUICK_STEPS, LEARN_PHOTO_STEPS
+
+    setup(window)
+    learn = window.features["learn_photo"]
+    asked = []
+    monkeypatch.setattr(window.prompter, "choose", lambda title, text, choices, default=None:
+                        asked.append((text, choices, default)) or "quick")
+    monkeypatch.setattr(feature.LearnPhotoProcess, "start", lambda self: None)   # no child process here
+    assert learn.start()
+    text, choices, default = asked[-1]
+    quick = feature.START_SECONDS["cpu"] + LEARN_PHOTO_QUICK_STEPS["cpu"] * feature.DEFAULT_SECONDS_PER_STEP["cpu"]
+    assert default == "quick" and choices["quick"] == f"Quick: about {feature._duration(quick)}"
+    assert "Thorough" in choices["thorough"] and "first run measures" in text
+    args = learn.job.args
+    assert args[args.index("--steps") + 1] == str(LEARN_PHOTO_QUICK_STEPS["cpu"])
+    # the trainer reports its pace; a finished run makes it the next estimate
+    learn._event({"event": "start", "total": 30, "device": "cpu", "crop": 64})
+    learn._event({"event": "progress", "iteration": 5, "total": 30, "seconds_per_step": 2.0, "eta_s": 50})
+    learn.job.ended.emit(None, "")                               # cancelled: nothing learnt about the pace
+    assert learn.seconds_per_step("cpu") == (feature.DEFAULT_SECONDS_PER_STEP["cpu"], False)
+    assert learn.start()
+    learn._event({"event": "start", "total": 30, "device": "cpu", "crop": 64})
+    learn._event({"event": "progress", "iteration": 30, "total": 30, "seconds_per_step": 2.0, "eta_s": 0})
+    learn._ended({"event": "done", "status": "completed", "card_path": "/nowhere/model.json"}, "")
+    assert learn.seconds_per_step("cpu") == (2.0, True)
+    assert learn.estimate(LEARN_PHOTO_STEPS["cpu"]) == (feature.START_SECONDS["cpu"] + 2.0 * LEARN_PHOTO_STEPS["cpu"], True)
+    monkeypatch.setattr(window.prompter, "choose", lambda *a, **k: None)          # backed out: nothing starts
+    assert not learn.start() and learn.job is None

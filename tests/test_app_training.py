@@ -16,6 +16,7 @@ from inpaint_studio.app.training import job as training_job, speed as training_s
 from inpaint_studio.app.editor.document import Document
 from inpaint_studio.app.document.layers import HOLE
 from inpaint_studio.app.training.runs import RunFolder, list_runs
+from inpaint_studio.contracts.training import FINETUNE, FORM_MINUTES
 from inpaint_studio.engine.registry import ModelRegistry, save_generator
 from inpaint_studio.network import PENNetGenerator
 from inpaint_studio.paths import runs_dir
@@ -82,18 +83,18 @@ def test_finetune_through_the_dialog_adds_a_model_that_inpaints(window, qtbot, t
     assert form.scan_label.text() == "4 usable images"
     assert form.name_edit.text() == "My Garden"
     assert form.base_combo.currentData() == base_model.id             # the default model is the base
-    assert form.lr_edit.text() == "2e-05" and form.masks_combo.currentData() == "mixed"
-    assert "rough estimate" in form.estimate_label.text()
+    assert form.lr_edit.text() == f"{FINETUNE['lr']:g}" and form.masks_combo.currentData() == "mixed"
+    assert form.minutes_spin.value() == FORM_MINUTES and "rough guess" in form.estimate_label.text()
     job = start(window, qtbot, form)
     view = dialog.view
     assert dialog.stack.currentWidget() is view and view.job is job and view.stop_button.isEnabled()
     assert not form.start_button.isEnabled() and "one fine-tune runs at a time" in form.busy_label.text()
 
-    qtbot.waitUntil(lambda: view.progress.value() > 0, timeout=SLOW)
-    assert view.progress.maximum() == 6 and "samples/s" in view.stats.text()
+    qtbot.waitUntil(lambda: "Step " in view.stats.text(), timeout=SLOW)
+    assert view.progress.maximum() == 1000 and "of the time" in view.progress.format()  # a time budget
     qtbot.waitUntil(lambda: not job.running, timeout=SLOW)
     assert job.state.status == "completed", job.state.message
-    assert view.progress.value() == 6
+    assert view.progress.value() == view.progress.maximum()
     assert len(view.loss_plot.points("hole")) >= 2 and len(view.loss_plot.points("discriminator")) >= 2
     assert [x for x, _ in view.psnr_plot.points("psnr")] == [3, 6]
     assert not view.preview.pixmap.isNull() and "iteration 6" in view.preview_caption.text()
@@ -106,6 +107,7 @@ def test_finetune_through_the_dialog_adds_a_model_that_inpaints(window, qtbot, t
     card = ModelRegistry().get(model_id).card
     assert card.training.iterations == 6 and card.training.base == base_model.id
     assert card.licence == "test weights" and card.training.config["batch_size"] >= 1
+    assert card.training.config["max_minutes"] == FORM_MINUTES and card.training.config["schedule"] == FINETUNE["schedule"]
     assert training_speed.seconds_per_sample(window.settings, "cpu")[1]  # the pace was measured
 
     assert view.use_button.isVisible()
@@ -149,7 +151,7 @@ def test_stop_leaves_a_checkpoint_that_resume_continues_from(window, qtbot, tmp_
     assert starts[1]["resumed_from"].endswith(f"ckpt-{stopped_at:09d}.safetensors")
     resumed = [e["iteration"] for e in job.events[job.events.index(starts[1]):] if e["event"] == "progress"]
     assert resumed[0] == stopped_at + 1 and resumed[-1] == stopped_at + 2
-    assert view.progress.value() == view.progress.maximum() == stopped_at + 2
+    assert view.progress.value() == view.progress.maximum()        # completed (the bar shows the time budget)
     assert window.inpainting.engine_combo.findData(job.state.model_id) >= 0
     assert f"Resumed from iteration {stopped_at}" in view.log.toPlainText()
 

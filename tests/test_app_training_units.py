@@ -12,7 +12,7 @@ from PIL import Image
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from test_app_support import answer_each_with_escape, make_window, window  # noqa: F401 (fixture)
 
@@ -142,22 +142,89 @@ def test_time_estimate_uses_a_default_then_the_measured_pace(window):
     form = window.features["fine_tune"].show_dialog().form
     form.size_combo.setCurrentIndex(form.size_combo.findData(64))
     form.batch_spin.setValue(1)
-    form.iterations_spin.setValue(100)
-    assert "≈ 28 s on the CPU (from earlier runs" in form.estimate_label.text()
+    form.minutes_spin.setValue(10)
+    form.iterations_spin.setValue(100_000)
+    steps = int(600 / (0.25 * training_speed.OVERHEAD))   # the budget at the measured pace
+    assert form.estimate_label.text() == f"≈ {steps:,} training steps on the CPU (at the pace measured on this computer)"
+    form.iterations_spin.setValue(100)                     # the step limit comes first
+    assert "ends after ≈ 28 s: the 100-step limit comes first" in form.estimate_label.text()
 
 
 def test_form_defaults_come_from_the_training_contract(window):
-    from inpaint_studio.contracts.training import (DEFAULT, FINETUNE, FORM_ITERATIONS, MASK_KINDS, SCRATCH,
+    from inpaint_studio.contracts.training import (DEFAULT, FINETUNE, FORM_MINUTES, MASK_KINDS, SCRATCH,
                                                    batch_size_for)
 
     form = window.features["fine_tune"].show_dialog().form
     values = form.values()
-    assert values["iterations"] == FORM_ITERATIONS and values["size"] == DEFAULT.size
+    assert values["max_minutes"] == FORM_MINUTES and values["size"] == DEFAULT.size
+    assert values["iterations"] == (FINETUNE if values["base"] else SCRATCH)["iterations"]
     assert values["batch_size"] == batch_size_for(form.device_kind) and values["masks"] == DEFAULT.masks
     assert values["checkpoint_every"] == DEFAULT.checkpoint_every and values["val_every"] == FINETUNE["val_every"]
     assert {form.masks_combo.itemData(i) for i in range(form.masks_combo.count())} == set(MASK_KINDS)
     form.base_combo.setCurrentIndex(form.base_combo.findData(None))         # from scratch
-    assert float(form.values()["lr"]) == SCRATCH["lr"]
+    assert float(form.values()["lr"]) == SCRATCH["lr"] and form.values()["iterations"] == SCRATCH["iterations"]
+
+
+def test_form_starts_from_the_installed_model_with_the_fine_tuning_recipe(window):
+    import torch
+
+    from inpaint_studio.contracts.training import FINETUNE, batch_size_for
+    from inpaint_studio.engine.registry import save_generator
+    from inpaint_studio.network import PENNetGenerator
+
+    torch.manual_seed(0)
+    info = save_generator(PENNetGenerator(), "Bundled stand-in", {"licence": "test weights"})
+    form = window.features["fine_tune"].show_dialog().form
+    form.reload_models()
+    assert form.base_combo.currentData() == info.id                   # not "from scratch"
+    assert form.base_combo.itemData(form.base_combo.count() - 1) is None   # that is offered last
+    values = form.values()
+    assert float(values["lr"]) == FINETUNE["lr"] and values["iterations"] == FINETUNE["iterations"]
+    assert values["size"] == FINETUNE["size"] and values["batch_size"] == batch_size_for(form.device_kind, finetune=True)
+
+
+def test_form_labels_line_up_one_field_per_row(window, qtbot):
+    from PySide6.QtWidgets import QFormLayout, QLabel
+
+    form = window.features["fine_tune"].show_dialog().form
+    form.more_button.setChecked(True)
+    qtbot.waitExposed(form)
+    def forms(layout):
+        if isinstance(layout, QFormLayout):
+            yield layout
+        for i in range(layout.count()):
+            item = layout.itemAt(i)
+            inner = item.layout() or (item.widget().layout() if item.widget() is not None else None)
+            if inner is not None:
+                yield from forms(inner)
+
+    labels, edges = set(), []
+    for layout in forms(form.layout()):
+        for row in range(layout.rowCount()):
+            item = layout.itemAt(row, QFormLayout.LabelRole)
+            if item is not None and item.widget() is not None:
+                labels.add(item.widget())
+                edges.append(item.widget().mapTo(form, item.widget().rect().topRight()).x())
+    buddied = [w for w in form.findChildren(QLabel) if w.buddy() is not None]
+    assert buddied and set(buddied) <= labels, [w.text() for w in buddied if w not in labels]  # none inline
+    assert len(set(edges)) == 1, edges                                  # one right edge for every label
+    jargon = ("iteration", "affinity", "validation", "checkpoint")
+    for label in buddied:
+        assert not any(word in label.text().lower() for word in jargon), label.text()
+
+
+def test_model_card_rows_explain_quality_without_jargon(tmp_path):
+    import torch
+
+    from inpaint_studio.app.training.model_manager import QUALITY_HELP, card_rows
+    from inpaint_studio.engine.registry import save_generator
+    from inpaint_studio.network import PENNetGenerator
+
+    torch.manual_seed(0)
+    info = save_generator(PENNetGenerator(), "Garden", {"metrics": {"val_psnr": 27.5, "val_ssim": 0.91}})
+    rows = dict(card_rows(info))
+    assert "affinity" not in " ".join(rows.values()) and "Attention" not in rows
+    assert rows["Quality check"].startswith("PSNR 27.50 dB · SSIM 0.910") and QUALITY_HELP in rows["Quality check"]
 
 
 def test_curve_plot_points_ticks_legend_and_hover(qtbot):
@@ -195,12 +262,13 @@ def test_curve_plot_points_ticks_legend_and_hover(qtbot):
 def test_fit_arguments_follow_the_form(tmp_path):
     args = fit_args({"data": "/photos", "name": "Garden", "base": "default", "iterations": 2000, "batch_size": 2,
                      "lr": 2e-5, "masks": "mixed", "device": "cpu", "size": 256, "val_every": 500,
-                     "checkpoint_every": 500, "val": None}, tmp_path / "run")
+                     "checkpoint_every": 500, "val": None, "max_minutes": 10}, tmp_path / "run")
     pairs = dict(zip(args[1::2], args[2::2]))
     assert args[0] == "fit" and pairs["--data"] == "/photos" and pairs["--out"] == str(tmp_path / "run")
     assert pairs["--events"] == str(tmp_path / "run" / "events.jsonl")
     assert (pairs["--base"], pairs["--lr"], pairs["--export-name"], pairs["--log-every"]) == \
         ("default", "2e-05", "Garden", "10")
+    assert pairs["--max-minutes"] == "10"
     assert "--val" not in pairs
 
 

@@ -87,14 +87,16 @@ def test_model_card_keeps_what_it_does_not_know_and_names_bad_fields():
 
 
 def test_the_trainer_command_line_shows_the_contract_defaults(capsys):
+    from inpaint_studio.contracts.training import FINETUNE_BATCH_SIZE
     from trainer import cli
 
     with pytest.raises(SystemExit):
         cli.main(["fit", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert f"on CUDA {BATCH_SIZE['cuda']} at {DEFAULT.size} px" in text and f"{BATCH_SIZE['cpu']} on CPU)" in text
+    assert f"on CUDA {BATCH_SIZE['cuda']} at {DEFAULT.size} px" in text and f"{BATCH_SIZE['cpu']} on CPU, {FINETUNE_BATCH_SIZE['cpu']} with --base)" in text
     assert f"default {SCRATCH['iterations']}; {FINETUNE['iterations']} with --base" in text
-    assert f"crop side, a multiple of 64 (default {DEFAULT.size})" in text
+    assert f"crop side, a multiple of 64 (default {DEFAULT.size}; {FINETUNE['size']} with --base)" in text
+    assert f"{FINETUNE['schedule']} with --base" in text and f"{FINETUNE['trainable']} with --base" in text
     per_arch = ", ".join(f"{loss_weights(a).hole:g} for {a}" for a in ARCHITECTURES)
     assert f"--hole-weight HOLE_WEIGHT loss weight (default {per_arch})" in text
     assert f"--arch {{{','.join(ARCHITECTURES)}}}" in text

@@ -19,6 +19,7 @@ from trainer import cli
 from trainer.fit.data import to_network
 from trainer.evaluate import evaluate, format_table
 from inpaint_studio.contracts.events import read_events
+from inpaint_studio.contracts.training import FINETUNE
 from trainer.fit.loop import Trainer, prepare_config
 from trainer.fit.losses import LossWeights
 from trainer.fit.masks import fixed_masks, to_tensor
@@ -132,12 +133,12 @@ def test_fine_tuning_starts_from_the_base_model_with_lower_lr(trained, monkeypat
                              "size": 64, "device": "cpu", "workers": 0}, resume=False)
     model_id = ModelRegistry().default_id()
     assert config.base == model_id is not None  # 'default': the registry's default model
-    assert config.lr is None and config.iterations == 5000  # None: the rule, 2e-5 at this batch
+    assert config.lr is None and config.iterations == FINETUNE["iterations"]  # None: the rule, FINETUNE's at this batch
     trainer = Trainer(config).setup()
     base = load_generator(ModelRegistry().get(model_id))
     for k, v in base.state_dict().items():
         assert torch.equal(trainer.generator.state_dict()[k], v)
-    assert trainer.base_info["id"] == model_id and trainer.opt_g.param_groups[0]["lr"] == 2e-5
+    assert trainer.base_info["id"] == model_id and trainer.opt_g.param_groups[0]["lr"] == FINETUNE["lr"]
 
 
 def test_evaluate_compares_the_model_with_opencv(trained, monkeypatch, capsys):

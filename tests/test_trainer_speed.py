@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from test_trainer_support import photo
-from inpaint_studio.contracts.training import (BASE_BATCH, BATCH_SIZE, GPU_MEMORY_SHARE, SCRATCH, TrainConfig,
+from inpaint_studio.contracts.training import (BASE_BATCH, BATCH_SIZE, FINETUNE, GPU_MEMORY_SHARE, SCRATCH, TrainConfig,
                                                activation_bytes, batch_size_for, discriminator_learning_rate,
                                                learning_rate, workers_for)
 from inpaint_studio.network import PatchDiscriminator, PENNetGenerator
@@ -61,7 +61,7 @@ def test_learning_rate_rule_scales_with_the_square_root_of_the_batch_after_a_war
     assert discriminator_learning_rate(TrainConfig(d_lr=1e-5), 128, 0) == 1e-5
     assert discriminator_learning_rate(cfg, 32, 999) == pytest.approx(base * 2)
     tuned = TrainConfig(base="m", iterations=5000)
-    assert learning_rate(tuned, 32, 499) == pytest.approx(2 * 2e-5)
+    assert learning_rate(tuned, 32, 499) == pytest.approx(2 * FINETUNE["lr"])
 
 
 def test_default_batch_and_workers():

@@ -229,7 +229,10 @@ def test_config_defaults_finetune_defaults_and_resume_rules(tmp_path):
     assert (learning_rate(scratch, 8, 0), scratch.betas, scratch.iterations) == (1e-4, (0.5, 0.999), 200_000)
     assert scratch.weights == LossWeights(6.0, 1.0, 0.5, 0.1)
     tuned = build_config({"data": "/d", "out": "/o", "base": "pennet-places2"})
-    assert learning_rate(tuned, 2, 0) == 2e-5 and tuned.iterations == 5_000
+    from inpaint_studio.contracts.training import FINETUNE
+
+    assert learning_rate(tuned, 2, 0) == FINETUNE["lr"] and tuned.iterations == FINETUNE["iterations"]
+    assert tuned.weights.adversarial == FINETUNE["weights"]["adversarial"] and tuned.schedule == FINETUNE["schedule"]
     assert build_config({"data": "/d", "out": "/o", "base": "m", "lr": 1e-3}).lr == 1e-3
     saved = build_config({"data": "/d", "out": "/o", "iterations": 50, "hole_weight": None,
                           "weights": {"hole": 3.0}}).to_dict()

@@ -1,5 +1,6 @@
 """python -m trainer (inpaint-studio-trainer): fit, export, pack, bundle, promote, evaluate, auto-rule,
-figure, bench, corpus, window-carry, window-pack, window-return, learn-photo, learn-photo-eval.
+figure, bench, corpus, window-carry, window-pack, window-return, learn-photo, learn-photo-eval,
+finetune-eval.
 
 Exit status: 0 done (or stopped on request), 1 the run failed while training, 2 bad input
 (folder, options, model id) reported before anything started. `fit` reports every outcome as
@@ -18,8 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     from inpaint_studio.contracts.card import ARCHITECTURES
     from inpaint_studio.contracts.commands import program_name
     from inpaint_studio.contracts.training import (BASE_BATCH, BATCH_SIZE, CPU_WORKERS, DEFAULT, EVAL_MASK_KINDS,
-                                                   FINETUNE, MASK_KINDS, SCRATCH, SMALL_IMAGES, SPARE_CORES,
-                                                   LossWeights, loss_weights)
+                                                   FINETUNE, FINETUNE_BATCH_SIZE, MASK_KINDS, SCHEDULES, SCRATCH,
+                                                   SMALL_IMAGES, SPARE_CORES, TRAINABLE, LossWeights, loss_weights)
     from inpaint_studio.network import AFFINITIES, ATTENTION_MODES
     from inpaint_studio.network.attention import COMPUTES, KERNELS
 
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", help="run folder for checkpoints, samples and run.json "
                                    "(default: a new folder in the user's runs directory)")
     fit.add_argument("--base", help=f"registry model id to fine-tune, or 'default' for the app's default model "
-                                    f"(then lr {_num(FINETUNE['lr'])} and {FINETUNE['iterations']} iterations by default)")
+                                    f"(then by default: {finetune_recipe()})")
     fit.add_argument("--warm-start", metavar="MODEL", help="registry model id, or 'default', to continue training: "
                      "its generator and discriminator (a fresh one if it ships none), the from-scratch "
                      "defaults, a fresh optimiser; its network, width and crop size")
@@ -51,12 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"network of a new model: {', '.join(f'{k} ({v})' for k, v in ARCHITECTURES.items())}; "
                           f"default {DEFAULT.arch}, or the base model's with --base")
     fit.add_argument("--cnum", type=int, help=f"base channel width of a new model (default {DEFAULT.cnum})")
-    fit.add_argument("--size", type=int, help=f"training crop side, a multiple of 64 (default {DEFAULT.size})")
+    fit.add_argument("--size", type=int, help=f"training crop side, a multiple of 64 (default {DEFAULT.size}; "
+                                              f"{FINETUNE['size']} with --base)")
     fit.add_argument("--iterations", type=int, help=f"total iterations (default {SCRATCH['iterations']}; "
                                                     f"{FINETUNE['iterations']} with --base)")
     fit.add_argument("--batch-size", type=int,
                      help=f"per process (default: on CUDA {BATCH_SIZE['cuda']} at {DEFAULT.size} px, the same pixels "
-                          f"at other sizes, less if the GPU's memory is short; {BATCH_SIZE['cpu']} on CPU)")
+                          f"at other sizes, less if the GPU's memory is short; {BATCH_SIZE['cpu']} on CPU, "
+                          f"{FINETUNE_BATCH_SIZE['cpu']} with --base)")
     fit.add_argument("--lr", type=float,
                      help=f"generator learning rate, used as given (default {_num(SCRATCH['lr'])}; "
                           f"{_num(FINETUNE['lr'])} with --base; at a total batch of {BASE_BATCH}: larger "
@@ -92,7 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
         what = "gamma of the spatially discounted hole L1 (1: none)" if term == "discount" else "loss weight"
         defaults = ", ".join(f"{w[term]:g} for {arch}" for arch, w in per_arch.items())
         fit.add_argument(flag, type=float, dest=f"{term}_weight", metavar="GAMMA" if term == "discount" else None,
-                         help=f"{what} (default {defaults})")
+                         help=f"{what} (default {defaults}" + _tuned(term) + ")")
+    fit.add_argument("--max-minutes", type=float, metavar="M",
+                     help="time budget: stop at M minutes (counted from the first step) with a checkpoint and "
+                          "the export, the learning-rate schedule aimed at the deadline")
+    fit.add_argument("--schedule", choices=SCHEDULES, help=f"learning rate after the warm-up: constant, or cosine "
+                                                           f"decay to the end (default {DEFAULT.schedule}; "
+                                                           f"{FINETUNE['schedule']} with --base)")
+    fit.add_argument("--warmup", type=float, metavar="SHARE", help=f"share of the run with a linear warm-up "
+                                                                   f"(default {DEFAULT.warmup:g}; "
+                                                                   f"{FINETUNE['warmup']:g} with --base)")
+    fit.add_argument("--trainable", choices=TRAINABLE, help=f"parts that train: all, or decoder (encoder frozen) "
+                                                            f"(default {DEFAULT.trainable}; "
+                                                            f"{FINETUNE['trainable']} with --base)")
     fit.add_argument("--export-name", help="export the model under this name when the run completes")
     fit.add_argument("--events", metavar="FILE", help="append JSON-lines events here instead of stdout")
     fit.set_defaults(func=cmd_fit)
@@ -163,7 +178,28 @@ def build_parser() -> argparse.ArgumentParser:
     window.register(sub)
 
     learn_cli.register(sub)
+    from . import finetune_eval
+
+    finetune_eval.register(sub)
     return parser
+
+
+def _tuned(term: str) -> str:
+    """'; 0 with --base' when the fine-tuning recipe sets a loss term."""
+    from inpaint_studio.contracts.training import FINETUNE
+
+    value = FINETUNE.get("weights", {}).get(term)
+    return f"; {value:g} with --base" if value is not None else ""
+
+
+def finetune_recipe() -> str:
+    """The fine-tuning defaults in words, from the contract."""
+    from inpaint_studio.contracts.training import FINETUNE
+
+    parts = [f"{k.replace('_', '-')} {_num(v) if isinstance(v, float) else v}"
+             for k, v in FINETUNE.items() if k != "weights"]
+    parts += [f"{k} weight {_num(v)}" for k, v in FINETUNE.get("weights", {}).items()]
+    return ", ".join(parts)
 
 
 def _num(value: float) -> str:
@@ -204,7 +240,7 @@ def _fit_options(args) -> dict:
     keys = ("data", "val", "out", "base", "arch", "cnum", "size", "iterations", "batch_size", "lr", "d_lr", "masks", "attention",
             "affinity", "device", "precision", "checkpoint_every", "keep_checkpoints", "val_every",
             "val_images", "log_every", "seed", "workers", "small", "export_name", "compile",
-            "attention_kernel", "attention_compute")
+            "attention_kernel", "attention_compute", "max_minutes", "schedule", "warmup", "trainable")
     given = {k: getattr(args, k) for k in keys}
     given["warm_start"] = args.warm_start
     given["weights"] = {t: getattr(args, f"{t}_weight") for t in LossWeights().to_dict()

@@ -25,7 +25,7 @@ from inpaint_studio.engine.device import TRAINING, resolve_device
 
 from .fit.data import center_crop, load_rgb, scan_folder, to_network
 from .fit.masks import named_masks, to_tensor
-from .fit.metrics import image_metrics
+from .fit.metrics import image_metrics, psnr, ssim, ssim_map
 from .fit.validation import inpaint
 
 CLASSICAL = ("telea", "ns", "patchmatch")  # those installed take part
@@ -56,7 +56,7 @@ def evaluate(model_id: str | list[str] | None, data: str | Path, masks: str = "c
         outputs, seconds = model_outputs(model, crops, holes, device)
         arch = _architecture(model)
         for adapt, label in ((True, f"model {model}"), (False, f"model {model}, no colour adaptation")):
-            row = _measure(label, (composites(outputs, crops, holes, adapt), seconds), truth, names)
+            row = _measure(label, (composites(outputs, crops, holes, adapt), seconds), truth, names, holes)
             rows.append({**row, "colour_adaptation": adapt, "architecture": arch})
     from inpaint_studio.engine import CLASSICAL as INSTALLED
     from inpaint_studio.engine import create_engine
@@ -65,12 +65,12 @@ def evaluate(model_id: str | list[str] | None, data: str | Path, masks: str = "c
         engine = create_engine(engine_id)
         start = time.perf_counter()
         results = np.stack([engine.inpaint(c, m).image for c, m in zip(crops, holes)])
-        rows.append(_measure(LABELS.get(engine_id, engine_id), (results, time.perf_counter() - start), truth, names))
+        rows.append(_measure(LABELS.get(engine_id, engine_id), (results, time.perf_counter() - start), truth, names, holes))
     if auto:
         engine = auto_engine(models[0] if models else None, device, tuple(e for e in classical if e in INSTALLED))
         start = time.perf_counter()
         done = [engine.inpaint(c, m) for c, m in zip(crops, holes)]
-        row = _measure(AUTO_LABEL, (np.stack([r.image for r in done]), time.perf_counter() - start), truth, names)
+        row = _measure(AUTO_LABEL, (np.stack([r.image for r in done]), time.perf_counter() - start), truth, names, holes)
         counts: dict[str, int] = {}
         for fill in (f for r in done for f in r.fills):
             counts[fill.engine] = counts.get(fill.engine, 0) + 1
@@ -135,10 +135,11 @@ def format_table(report: dict) -> str:
     lines = [f"{report['images']} images from {report['data']}{half}, {report['size']}x{report['size']} centre crops, "
              f"'{report['masks']}' masks (seed {report['seed']}); composites, 8-bit, [0, 1] range; "
              f"models in {report.get('model_precision', 'fp32')} on {report.get('device', '?')}",
-             f"{'method':<{width}}{'architecture':<{arch}}{'L1 (lower)':>12}{'PSNR dB':>10}{'SSIM':>8}{'s/image':>9}"]
+             f"{'method':<{width}}{'architecture':<{arch}}{'L1 (lower)':>12}{'PSNR dB':>10}{'hole PSNR':>11}"
+             f"{'SSIM':>8}{'s/image':>9}"]
     for r in report["rows"]:
         lines.append(f"{r['method']:<{width}}{r.get('architecture', '-'):<{arch}}{r['l1']:>12.4f}{r['psnr']:>10.2f}"
-                     f"{r['ssim']:>8.4f}{r['seconds'] / report['images']:>9.3f}")
+                     f"{r.get('hole_psnr', float('nan')):>11.2f}{r['ssim']:>8.4f}{r['seconds'] / report['images']:>9.3f}")
     for r in report["rows"]:
         if r.get("engines"):
             used = ", ".join(f"{n} {e}" for e, n in sorted(r["engines"].items(), key=lambda kv: -kv[1]))
@@ -187,7 +188,8 @@ def composites(outputs, crops, holes, colour_adaptation: bool = True) -> np.ndar
 
 def score(method: str, outputs, seconds: float, crops, holes, names: list[str]) -> dict:
     """A row of the table for network outputs, pasted as the app pastes them."""
-    return {**_measure(method, (composites(outputs, crops, holes, True), seconds), np.stack(crops), names),
+    return {**_measure(method, (composites(outputs, crops, holes, True), seconds), np.stack(crops), names,
+                     holes),
             "colour_adaptation": True}
 
 
@@ -201,14 +203,33 @@ def classical_rows(crops, holes, names: list[str], classical: tuple[str, ...] = 
         engine = create_engine(engine_id)
         start = time.perf_counter()
         results = np.stack([engine.inpaint(c, m).image for c, m in zip(crops, holes)])
-        rows.append(_measure(LABELS.get(engine_id, engine_id), (results, time.perf_counter() - start), truth, names))
+        rows.append(_measure(LABELS.get(engine_id, engine_id), (results, time.perf_counter() - start), truth, names, holes))
     return rows
 
 
-def _measure(method: str, produced, truth: np.ndarray, names: list[str]) -> dict:
+def _measure(method: str, produced, truth: np.ndarray, names: list[str], holes=None) -> dict:
     results, seconds = produced
     as_unit = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255  # noqa: E731
     values = image_metrics(as_unit(results), as_unit(truth))
     per_image = {name: {k: float(v[i]) for k, v in values.items()} for i, name in enumerate(names)}
-    return {"method": method, **{k: float(v.mean()) for k, v in values.items()}, "seconds": seconds,
+    inside = {}
+    if holes is not None:  # the hole's pixels alone
+        found = [hole_metrics(as_unit(r[None]), as_unit(t[None]), to_tensor(h)[None])
+                 for r, t, h in zip(results, truth, holes)]
+        inside = {k: float(np.mean([m[k] for m in found])) for k in ("hole_psnr", "hole_ssim")}
+    return {"method": method, **{k: float(v.mean()) for k, v in values.items()}, **inside, "seconds": seconds,
             "per_image": per_image}
+
+
+def hole_metrics(result: torch.Tensor, truth: torch.Tensor, hole: torch.Tensor) -> dict[str, float]:
+    """result, truth (1,3,H,W) in [0, 1]; hole (1,1,H,W) {0,1}. Hole PSNR: MSE over the hole's
+    pixels (outside it a composite is the input, so whole-image figures dilute a difference by the
+    hole's share); hole SSIM: the mean of the SSIM windows centred in the hole."""
+    weight = hole.expand_as(result)
+    mse = float(((result - truth) ** 2 * weight).sum() / weight.sum().clamp_min(1))
+    values = ssim_map(result, truth)
+    r = (hole.shape[-1] - values.shape[-1]) // 2
+    centre = hole[..., r:r + values.shape[-2], r:r + values.shape[-1]].expand_as(values).double()
+    return {"hole_psnr": 10 * float(np.log10(1.0 / max(mse, 1e-10))),
+            "hole_ssim": float((values * centre).sum() / centre.sum().clamp_min(1)),
+            "psnr": float(psnr(result, truth)[0]), "ssim": float(ssim(result, truth)[0])}

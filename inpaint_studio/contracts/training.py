@@ -17,15 +17,21 @@ from .card import DEFAULT_ARCHITECTURE, Architecture
 
 # A model from scratch, as the authors' release trains it.
 SCRATCH = {"iterations": 200_000, "lr": 1e-4, "val_every": 1000}
-# Fine-tuning starts from trained weights: a lower learning rate and a shorter run.
-FINETUNE = {"iterations": 5_000, "lr": 2e-5, "val_every": 500}
-# The app's form proposes a first fine-tune that ends within the hour on a GPU.
-FORM_ITERATIONS = 2000
+# Fine-tuning starts from trained weights: a shorter run with the recipe that gained the most
+# held-out quality per minute in `python -m trainer finetune-eval` (trainer/README.md, "Fine-tuning
+# recipe"). "weights" are merged into the loss weights.
+FINETUNE = {"iterations": 5_000, "lr": 2e-4, "val_every": 500, "schedule": "cosine", "warmup": 0.05,
+            "trainable": "all", "size": 128, "weights": {"adversarial": 0.0}}
+# The app's form proposes a first fine-tune of this many minutes (its main control is the time).
+FORM_MINUTES = 10
 # Per process when left out (batch_size_for). CUDA: the fastest measured at 256 px (issue 13, one
 # H200, bf16: batch 8 135 samples/s, 32 259, 64 210), the same pixels per batch at other sizes,
 # and no more than fits in GPU_MEMORY_SHARE of the GPU's memory by activation_bytes. CPU: a CPU's
 # patience.
 BATCH_SIZE = {"cuda": 32, "cpu": 2}
+# ... when fine-tuning on the CPU: FINETUNE's 128 px crops at batch 4, as measured (finetune-eval);
+# on CUDA the rule above (the same pixels per batch)
+FINETUNE_BATCH_SIZE = {"cpu": 4}
 GPU_MEMORY_SHARE = 0.7
 # Data loading processes when left out (workers_for). CUDA: every core but SPARE_CORES (the main
 # process dispatches the GPU's work; at ~5-12 ms of decoding, cropping and masking per sample on
@@ -55,10 +61,14 @@ SAVED_BYTES_256 = 88 << 20
 HEADROOM = 2.0
 # Learn from this photo: steps of the short fine-tune, a few minutes either way.
 LEARN_PHOTO_STEPS = {"cpu": 100, "cuda": 300}
+# ... and its quick setting, offered first in the app: about a third of the time
+LEARN_PHOTO_QUICK_STEPS = {"cpu": 30, "cuda": 100}
 
 MASK_KINDS = ("square", "free", "blob", "mixed")         # training masks (trainer/fit/masks.py)
 EVAL_MASK_KINDS = ("center", *MASK_KINDS)                 # ... plus the paper's test mask
-SMALL_IMAGES = ("upscale", "skip")                        # images smaller than the crop
+SMALL_IMAGES = ("upscale", "skip")
+SCHEDULES = ("constant", "cosine")    # the learning rate over the run (after the warm-up)
+TRAINABLE = ("all", "decoder")        # decoder: the encoder is frozen (decoder, ATN refinement, heads train)                        # images smaller than the crop
 # What a resumed run keeps from the saved config no matter what is passed: the data split, the
 # network and the starting weights define the run ...
 FIXED_ON_RESUME = ("data", "val", "base", "warm_start", "arch", "cnum", "affinity", "seed", "size")
@@ -138,6 +148,10 @@ class TrainConfig:
     small: str = "upscale"
     weights: LossWeights | None = None     # None: the architecture's (loss_weights)
     export_name: str | None = None
+    max_minutes: float | None = None       # time budget of this invocation: stop (completed) at it
+    schedule: str = "constant"             # lr after the warm-up: constant, or cosine to 10 % at the end
+    warmup: float = 0.0                    # share of the run (iterations or budget) with a linear warm-up
+    trainable: str = "all"
 
     def __post_init__(self):
         if self.weights is None:
@@ -162,11 +176,13 @@ class TrainConfig:
 DEFAULT = TrainConfig()
 
 
-def batch_size_for(kind: str, size: int = DEFAULT.size, gpu_memory: int | None = None) -> int:
+def batch_size_for(kind: str, size: int = DEFAULT.size, gpu_memory: int | None = None,
+                   finetune: bool = False) -> int:
     """The batch size per process on a device of `kind` ("cuda", "cpu", ...) when none is given,
-    for crops of `size`; gpu_memory: the CUDA device's bytes, when known (see BATCH_SIZE)."""
+    for crops of `size`; gpu_memory: the CUDA device's bytes, when known (see BATCH_SIZE);
+    finetune: for a run with a base model (the fine-tuning recipe)."""
     if kind != "cuda":
-        return BATCH_SIZE["cpu"]
+        return (FINETUNE_BATCH_SIZE if finetune else BATCH_SIZE)["cpu"]
     batch = max(1, round(BATCH_SIZE["cuda"] * (DEFAULT.size / size) ** 2))
     if gpu_memory:
         while batch > 1 and activation_bytes(size, batch) > GPU_MEMORY_SHARE * gpu_memory:

@@ -12,12 +12,14 @@ def build_config(given: dict, saved: dict | None = None) -> TrainConfig:
     """given: options the user set explicitly (None = not given); saved: the config of the run
     being resumed. Order: defaults < fine-tuning defaults (with a base) < saved < given."""
     values: dict = {}
+    weights: dict = {}
     if given.get("base") and given.get("warm_start"):
         raise ValueError("--base and --warm-start exclude each other: --base fine-tunes a model (gentle defaults), "
                          "--warm-start continues its training (the from-scratch defaults)")
     base = given.get("base") if given.get("base") is not None else (saved or {}).get("base")
     if base:  # the learning rate is left to contracts.training.learning_rate, which knows the batch
-        values.update({k: v for k, v in FINETUNE.items() if k != "lr"})
+        values.update({k: v for k, v in FINETUNE.items() if k not in ("lr", "weights")})
+        weights.update(FINETUNE.get("weights") or {})
     if saved:
         values.update(saved)
         for key in FIXED_ON_RESUME:
@@ -26,8 +28,8 @@ def build_config(given: dict, saved: dict | None = None) -> TrainConfig:
                 raise ValueError(f"--{key.replace('_', '-')} cannot change when resuming "
                                  f"(the run was started with {saved.get(key)!r})")
     values.update({k: v for k, v in given.items() if v is not None})
-    # the architecture's objective, then what the saved run and the options change
-    weights = dict((saved or {}).get("weights") or {})
+    # the architecture's objective, then the fine-tuning recipe's, what the saved run and the options change
+    weights.update((saved or {}).get("weights") or {})
     weights.update(given.get("weights") or {})
     values["weights"] = weights
     config = TrainConfig.from_dict(values)
@@ -37,7 +39,7 @@ def build_config(given: dict, saved: dict | None = None) -> TrainConfig:
 
 def _check(c: TrainConfig) -> None:
     from inpaint_studio.contracts.card import ARCHITECTURES
-    from inpaint_studio.contracts.training import MASK_KINDS
+    from inpaint_studio.contracts.training import MASK_KINDS, SCHEDULES, TRAINABLE
     from inpaint_studio.network import AFFINITIES, ATTENTION_MODES
 
     problems = []
@@ -77,5 +79,15 @@ def _check(c: TrainConfig) -> None:
         problems.append(f"--small must be one of {', '.join(SMALL_IMAGES)}")
     if not 0 <= c.val_fraction < 1:
         problems.append("the held-out fraction must be in [0, 1)")
+    if c.max_minutes is not None and not c.max_minutes > 0:
+        problems.append("--max-minutes must be positive")
+    if c.schedule not in SCHEDULES:
+        problems.append(f"--schedule must be one of {', '.join(SCHEDULES)}")
+    if not 0 <= c.warmup < 1:
+        problems.append("--warmup is a share of the run, in [0, 1)")
+    if c.trainable not in TRAINABLE:
+        problems.append(f"--trainable must be one of {', '.join(TRAINABLE)}")
+    elif c.trainable == "decoder" and c.arch != "pennet":
+        problems.append(f"--trainable decoder freezes PEN-Net's encoder; a {c.arch} model trains all its parts")
     if problems:
         raise ValueError("; ".join(problems))

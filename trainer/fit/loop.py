@@ -35,6 +35,7 @@ from .checkpoint import (CheckpointError, checkpoint_architecture, latest_checkp
 from .config import TrainConfig, build_config
 from .data import SampleStream, TrainImages, ValImages, collate, holdout, scan_folder
 from ..events import EventWriter
+from .schedule import lr_factor, run_share
 from .step import TrainStep, adam_flags, make_adam, place, resolve_compile
 from .validation import validate
 
@@ -136,8 +137,16 @@ def warm_start_settings(given: dict) -> dict:
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, events: EventWriter | None = None, resume: bool = False):
+    def __init__(self, config: TrainConfig, events: EventWriter | None = None, resume: bool = False,
+                 marks_s: tuple[float, ...] = (), clock=time.monotonic):
+        """marks_s: seconds into the run at which a checkpoint is kept as well (finetune-eval
+        measures one run at several budgets); `self.marks` lists (seconds, iteration, CPU seconds of
+        this process) reached: on a shared machine the iterations show what the load allowed.
+        clock: the seconds the budget and the marks count (finetune-eval can count CPU time)."""
+        self.clock = clock
         self.cfg = config
+        self.marks_s = sorted(marks_s)
+        self.marks: list[tuple[float, int, float]] = []
         self.events = events or EventWriter()
         self.resume = resume
         self.stop_signal: int | None = None
@@ -158,7 +167,8 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         memory = torch.cuda.get_device_properties(ctx.device).total_memory if on_gpu else None
-        self.batch_size = cfg.batch_size or batch_size_for(ctx.device.type, cfg.size, memory)
+        self.batch_size = cfg.batch_size or batch_size_for(ctx.device.type, cfg.size, memory,
+                                                              finetune=bool(cfg.base))
         self.workers = cfg.workers if cfg.workers is not None else workers_for(ctx.device.type)
         self.compile = resolve_compile(cfg.compile, ctx.device)
         torch.manual_seed(cfg.seed + ctx.rank)
@@ -274,7 +284,12 @@ class Trainer:
         cfg, ctx = self.cfg, self.ctx
         place(self.generator, ctx.device)
         place(self.discriminator, ctx.device)
-        self.opt_g = make_adam(self.generator.parameters(), self._lr(self.start_iteration), cfg.betas, ctx.device)
+        if cfg.trainable == "decoder":  # the encoder keeps the base model's features
+            for name, module in self.generator.named_children():
+                if name.startswith("dw_conv"):
+                    module.requires_grad_(False)
+        trainable = [p for p in self.generator.parameters() if p.requires_grad]
+        self.opt_g = make_adam(trainable, self._lr(self.start_iteration), cfg.betas, ctx.device)
         self.opt_d = make_adam(self.discriminator.parameters(), self._d_lr(self.start_iteration), cfg.betas,
                                ctx.device)
         g, d = self.generator, self.discriminator
@@ -333,8 +348,27 @@ class Trainer:
         failure = None
         status = "completed"
         batches = iter(self.loader)
+        budget = cfg.max_minutes * 60 if cfg.max_minutes else None
+        clock, cpu0 = self.clock(), time.process_time()  # the budget counts from here: setup is done
+        step_s = 0.0  # the last step's duration: the next one is not started when it would overrun
+        marks = list(self.marks_s)
+        timed_out = False
         try:
             while it < total:
+                elapsed = self.clock() - clock
+                while marks and elapsed >= marks[0]:
+                    self.marks.append((marks.pop(0), it, round(time.process_time() - cpu0, 1)))
+                    if last_ckpt != it:
+                        self._checkpoint(it)
+                        last_ckpt = it
+                over = budget is not None and elapsed + step_s >= budget
+                if budget is not None and ctx.distributed:  # every rank stops at the same step
+                    over = distributed.max_over_ranks(int(over), ctx) > 0
+                if over:
+                    ev.log(f"time budget of {cfg.max_minutes:g} min reached at iteration {it}")
+                    timed_out = True
+                    break
+                factor = lr_factor(cfg.schedule, cfg.warmup, run_share(it, total, elapsed, budget))
                 t0 = time.perf_counter()
                 batch = next(batches)
                 for path, reason in batch["failed"]:
@@ -343,9 +377,10 @@ class Trainer:
                         ev.log(f"skipped unreadable image {path}: {reason}", "warning")
                 image = batch["image"].to(ctx.device, non_blocking=True)  # from pinned memory on CUDA
                 mask = batch["mask"].to(ctx.device, non_blocking=True)
-                self._set_lr(it)
+                self._set_lr(it, factor)
                 terms = self.step(image, mask)
                 it += 1
+                step_s = time.perf_counter() - t0
                 for k, v in terms.items():
                     sums[k] = sums[k] + v if k in sums else v.clone()
                 count += 1
@@ -358,8 +393,12 @@ class Trainer:
                             f"the losses are no longer finite at iteration {it} ({_fmt(losses)}); "
                             f"resume from the last checkpoint (iteration {last_ckpt or 0}) with a lower --lr")
                     pace.append((it, train_time))
+                    eta = self._eta(pace, total - it)
+                    if budget is not None:
+                        left = max(0.0, budget - (self.clock() - clock))
+                        eta = round(min(eta, left) if eta is not None else left, 1)
                     ev.emit("progress", iteration=it, total=total, losses=losses,
-                            samples_per_s=self._rate(pace), eta_s=self._eta(pace, total - it),
+                            samples_per_s=self._rate(pace), eta_s=eta,
                             lr=self.opt_g.param_groups[0]["lr"], elapsed_s=round(time.time() - started, 1))
                     sums, count, last_report = {}, 0, time.monotonic()
                 else:
@@ -385,6 +424,8 @@ class Trainer:
                     if ctx.is_main:
                         (self.run_dir / STOP_FILE).unlink(missing_ok=True)
                     break
+            if timed_out:  # marks at the budget itself: the end is theirs
+                self.marks += [(m, it, round(time.process_time() - cpu0, 1)) for m in marks if m <= budget]
             if status == "completed" and last_val != it and len(self.val_set):
                 self._validate(it)
             if last_ckpt != it:
@@ -427,10 +468,11 @@ class Trainer:
     def _d_lr(self, it: int) -> float:
         return discriminator_learning_rate(self.cfg, self.batch_size * self.ctx.world, it)
 
-    def _set_lr(self, it: int) -> None:
+    def _set_lr(self, it: int, factor: float = 1.0) -> None:
+        """The rate at `it` (contracts.training.learning_rate) times the schedule's `factor`."""
         for opt, lr in ((self.opt_g, self._lr(it)), (self.opt_d, self._d_lr(it))):
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * factor
 
     def _log(self, message: str, level: str = "info") -> None:
         """stderr at once; the event waits for `start` during setup (events begin with start)."""

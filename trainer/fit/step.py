@@ -74,21 +74,27 @@ class TrainStep:
         output, pyramid = output.float(), [p.float() for p in pyramid]
         fake = composite(output, image, mask).contiguous(memory_format=MEMORY_FORMAT)
 
-        # discriminator: real images against composites, one pass (no batch statistics in D)
-        with autocast(self.device, self.precision):
-            logits = self._d(torch.cat([image, fake.detach()])).float()
-        real_logits, fake_logits = logits.chunk(2)
-        loss_d = discriminator_hinge(real_logits, fake_logits)
-        self.opt_d.zero_grad(set_to_none=True)
-        self._backward(loss_d)
-        self._step(self.opt_d)
+        adversarial = self.weights.adversarial != 0
+        if adversarial:  # without the adversarial term D judges nothing: skip it (a third of a step)
+            # discriminator: real images against composites, one pass (no batch statistics in D)
+            with autocast(self.device, self.precision):
+                logits = self._d(torch.cat([image, fake.detach()])).float()
+            real_logits, fake_logits = logits.chunk(2)
+            loss_d = discriminator_hinge(real_logits, fake_logits)
+            self.opt_d.zero_grad(set_to_none=True)
+            self._backward(loss_d)
+            self._step(self.opt_d)
+        else:
+            loss_d = image.new_zeros(())
 
         # generator: D is only a judge here; its weights take no gradient and are not synced
         plain_d = unwrap(self.discriminator)
         plain_d.requires_grad_(False)
         try:
-            with autocast(self.device, self.precision):
-                judged = self._judge(fake).float()
+            judged = None
+            if adversarial:
+                with autocast(self.device, self.precision):
+                    judged = self._judge(fake).float()
             terms = generator_losses(output, pyramid, image, mask, judged, self.weights)
             self.opt_g.zero_grad(set_to_none=True)
             self._backward(terms["generator"])

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from inpaint_studio.contracts.card import Metrics, ModelCard, Training
-from inpaint_studio.contracts.training import LEARN_PHOTO_STEPS
+from inpaint_studio.contracts.training import FINETUNE, LEARN_PHOTO_STEPS
 from inpaint_studio.engine.device import TRAINING, autocast, resolve_device, resolve_precision
 from inpaint_studio.network import generator_input
 from inpaint_studio.network.generator import MULTIPLE
@@ -44,6 +44,7 @@ from inpaint_studio.network.generator import MULTIPLE
 from ..events import EventWriter
 from ..fit.losses import LossWeights, masked_l1
 from ..fit.masks import MaskGenerator
+from ..fit.schedule import lr_factor
 from ..fit.step import MEMORY_FORMAT, place
 
 MAX_CROP = 256          # crop side at most (the training size)
@@ -62,6 +63,9 @@ class LearnPhotoConfig:
     size: int | None = None       # crop side; None: half the short side, 64..256 in steps of 64
     batch_size: int = 1
     lr: float = 5e-5
+    # the fine-tuning recipe's schedule (contracts.training.FINETUNE): warm-up, then decay to the last step
+    schedule: str = FINETUNE["schedule"]
+    warmup: float = FINETUNE["warmup"]
     betas: tuple[float, float] = (0.5, 0.999)
     seed: int = 0
     device: str = "auto"
@@ -284,6 +288,8 @@ class PhotoLearner:
             if self.stop_requested or (cancel is not None and cancel()):
                 return False
             t0 = time.perf_counter()
+            for group in self.optimizer.param_groups:
+                group["lr"] = cfg.lr * lr_factor(cfg.schedule, cfg.warmup, self.iteration / steps)
             batch = [t.to(self.device) for t in self.samples.draw(cfg.batch_size)]
             terms = {k: float(v) for k, v in self.step(*batch).items()}
             self.seconds += time.perf_counter() - t0

@@ -22,9 +22,9 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushB
 
 from ...contracts.devices import DEVICES, TRAINING
 from ...contracts.events import DONE, ERROR, PROGRESS, EventLines
-from ...contracts.training import LEARN_PHOTO_STEPS
+from ...contracts.training import LEARN_PHOTO_QUICK_STEPS, LEARN_PHOTO_STEPS
 from ...engine import InpaintError, PENNetEngine, auto_model_id, resolve_device
-from ...engine.registry import RegistryError, read_model
+from ...engine.registry import ModelRegistry, RegistryError, read_model
 from ...imaging import ImageError, write_image, write_mask
 from ...paths import PACKAGE_ROOT, user_data_root
 from ..document.layers import HOLE
@@ -35,6 +35,15 @@ ADAPTED_SCHEME = "adapted"           # engine ids "adapted:<card path>"
 MENU_RANK = 10                       # in the Model menu: first of the features
 STALE_SESSION_S = 2 * 24 * 3600
 CODE_ROOT = PACKAGE_ROOT.parent   # holds inpaint_studio/ and trainer/
+ACTION_TEXT = "Learn from This Photo and Fill"
+NO_MODEL = ("needs a model (PEN-Net or DeepFill v1), and none is installed: fine-tune one (Model > Fine-Tune a Model…) "
+            "or import one (Model > Manage Models…)")
+# seconds per step before a run on this computer has measured it, on the slow side (a 2-core CPU:
+# 100 steps took about 9 minutes), and the trainer's start and the save around the steps
+DEFAULT_SECONDS_PER_STEP = {"cpu": 5.5, "cuda": 0.15}
+START_SECONDS = {"cpu": 25.0, "cuda": 15.0}
+PACE_KEY = "learn_photo/seconds_per_step/{}"
+SETTINGS = {"quick": LEARN_PHOTO_QUICK_STEPS, "thorough": LEARN_PHOTO_STEPS}
 
 
 def sessions_dir() -> Path:
@@ -173,24 +182,81 @@ class LearnFromPhoto(QObject):
         self._engines: dict[tuple, PENNetEngine] = {}
         self._arch_label = self._base_label = ""
         self._doc = None                          # the document being learnt from
-        self.action = QAction(icon("mdi6.school-outline"), "Learn from This Photo and Fill", window)
-        self.action.setToolTip("Fine-tune the current model briefly on this photo's own known "
-                               "area (never on the hole), then fill the hole with it")
+        self.action = QAction(icon("mdi6.school-outline"), ACTION_TEXT, window)
         self.action.triggered.connect(lambda: self.start())
         window.actions["learn_photo"] = self.action
         window.add_model_action(self.action, MENU_RANK)
+        self._pace: tuple[str, float] | None = None   # (device kind, seconds per step) of the running job
+        self.refresh_availability()
+        window.engines_changed.connect(self.refresh_availability)
         window.inpainting.add_engine_source(ADAPTED_SCHEME, self._engine)
         window.add_close_guard(self._may_close)
         session = self.session
         window.destroyed.connect(lambda *_: shutil.rmtree(session, ignore_errors=True))
 
-    # -- starting -------------------------------------------------------------------------------
-    def default_steps(self) -> int:
+    # -- availability ---------------------------------------------------------------------------
+    def model_id(self) -> str | None:
+        """The model to adapt: the current engine when it is a network model (PEN-Net, DeepFill
+        v1), the one Auto uses, else the default model; None when no model is installed."""
+        inpainting = self.window.inpainting
+        kind = inpainting.engine_kind()
+        if kind == "pennet":
+            return inpainting.engine_id
+        if kind == "auto" and auto_model_id():
+            return auto_model_id()
         try:
-            on_gpu = resolve_device(self.window.inpainting.device).type == "cuda"
+            return ModelRegistry().default_id()
+        except (RegistryError, OSError):
+            return None
+
+    def refresh_availability(self) -> None:
+        """Disabled, with the reason in its text, while no model exists."""
+        available = self.model_id() is not None
+        self.action.setEnabled(available and self.job is None)
+        self.action.setText(ACTION_TEXT if available else f"{ACTION_TEXT} (needs a model)")
+        tip = ("Fine-tune the model briefly on this photo's own known area (never on the hole), "
+               "then fill the hole with it" if available else f"Learning from a photo {NO_MODEL}.")
+        self.action.setToolTip(tip)
+        self.action.setStatusTip(tip)
+
+    # -- starting -------------------------------------------------------------------------------
+    def device_kind(self) -> str:
+        try:
+            return "cuda" if resolve_device(self.window.inpainting.device).type == "cuda" else "cpu"
         except InpaintError:
-            on_gpu = False
-        return LEARN_PHOTO_STEPS["cuda" if on_gpu else "cpu"]
+            return "cpu"
+
+    def default_steps(self) -> int:
+        return LEARN_PHOTO_STEPS[self.device_kind()]
+
+    def seconds_per_step(self, kind: str) -> tuple[float, bool]:
+        """(seconds per step on `kind`, measured on this computer?)"""
+        try:
+            measured = float(self.window.settings.qsettings.value(PACE_KEY.format(kind)) or 0)
+        except (TypeError, ValueError):
+            measured = 0.0
+        return (measured, True) if measured > 0 else (DEFAULT_SECONDS_PER_STEP[kind], False)
+
+    def estimate(self, steps: int, kind: str | None = None) -> tuple[float, bool]:
+        """(seconds the whole adaptation takes, from a measurement?)"""
+        kind = kind or self.device_kind()
+        per_step, measured = self.seconds_per_step(kind)
+        return START_SECONDS[kind] + steps * per_step, measured
+
+    def ask_steps(self) -> int | None:
+        """Quick or thorough, each with its time estimate; None when the user backs out."""
+        kind = self.device_kind()
+        labels = {}
+        for key, table in SETTINGS.items():
+            seconds, measured = self.estimate(table[kind], kind)
+            labels[key] = f"{key.title()}: about {_duration(seconds)}"
+        how = ("as measured on this computer" if self.estimate(1, kind)[1]
+               else "estimated; the first run measures this computer")
+        text = (f"The model practises filling holes in the rest of this photo, then fills yours. Quick "
+                f"({LEARN_PHOTO_QUICK_STEPS[kind]} steps) helps most photos a little; thorough "
+                f"({LEARN_PHOTO_STEPS[kind]} steps) takes about three times as long ({how}).")
+        answer = self.window.prompter.choose("Learn from this photo", text, labels, "quick")
+        return SETTINGS[answer][kind] if answer else None
 
     def start(self, steps: int | None = None) -> bool:
         """Adapt the current model to the open image, then fill; False (and a message) when it
@@ -211,12 +277,15 @@ class LearnFromPhoto(QObject):
             return False
         model_id = self.model_id()
         if model_id is None:
-            say("Learning from a photo needs a model (PEN-Net or DeepFill v1): choose one in the Model menu.", "info")
+            say(f"Learning from a photo {NO_MODEL}.", "info")
             return False
         if min(doc.width, doc.height) < 64:
             say("The image is too small to learn from (at least 64x64 pixels).", "info")
             return False
-        steps = int(steps or self.default_steps())
+        steps = steps or self.ask_steps()
+        if not steps:
+            return False
+        steps = int(steps)
         folder = self.session / time.strftime("%Y%m%d-%H%M%S")
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -228,6 +297,7 @@ class LearnFromPhoto(QObject):
             return False
         self._arch_label, _, self._base_label = inpainting.engine_label(model_id).partition(": ")
         device = inpainting.device if inpainting.device in TRAINING_DEVICES else "auto"
+        self._pace = None
         args = ["--model", model_id, "--image", str(folder / "image.png"), "--mask", str(folder / "mask.png"),
                 "--steps", str(steps), "--out-name", f"{self._base_label} adapted",
                 "--out-dir", str(folder / "model"), "--device", device]
@@ -242,14 +312,6 @@ class LearnFromPhoto(QObject):
         w.job_label.setText("Learning from this photo…")
         self.job.start()
         return True
-
-    def model_id(self) -> str | None:
-        """The model to adapt: the chosen one, or the one Auto uses; None without one."""
-        inpainting = self.window.inpainting
-        kind = inpainting.engine_kind()
-        if kind == "pennet":
-            return inpainting.engine_id
-        return auto_model_id() if kind == "auto" else None
 
     @property
     def running(self) -> bool:
@@ -269,6 +331,7 @@ class LearnFromPhoto(QObject):
             total = int(e.get("total") or 0)
             d.bar.setRange(0, max(total, 1))
             d.bar.setValue(0)
+            self._pace = (_kind(e.get("device")), 0.0)
             d.text.setText(f"Learning from this photo on {e.get('device', '?')}: {total} steps on "
                            f"{e.get('crop', '?')} px crops of its known area.")
         elif kind == "progress":
@@ -276,6 +339,8 @@ class LearnFromPhoto(QObject):
             eta = e.get("eta_s")
             left = f", about {_duration(eta)} left" if eta is not None else ""
             d.detail.setText(f"Step {e.get('iteration')} of {e.get('total')}{left}")
+            if e.get("seconds_per_step") and self._pace is not None:
+                self._pace = (self._pace[0], float(e["seconds_per_step"]))
             self.window.job_label.setText(f"Learning from this photo… step {e.get('iteration')} of {e.get('total')}")
         elif kind == "validation":
             psnr = (e.get("metrics") or {}).get("psnr")
@@ -286,7 +351,9 @@ class LearnFromPhoto(QObject):
     def _ended(self, done, error: str) -> None:
         job, self.job = self.job, None
         dialog, self.dialog = self.dialog, None
-        self.action.setEnabled(True)
+        self.refresh_availability()
+        if done is not None and self._pace is not None and self._pace[1] > 0:   # the next estimate uses this computer's pace
+            self.window.settings.qsettings.setValue(PACE_KEY.format(self._pace[0]), round(self._pace[1], 4))
         if dialog is not None:
             dialog.hide()
             dialog.deleteLater()
@@ -360,6 +427,10 @@ def _new_session() -> Path:
     path = root / f"{os.getpid()}-{int(now * 1000)}"
     path.mkdir()
     return path
+
+
+def _kind(device) -> str:
+    return "cuda" if str(device or "").startswith("cuda") else "cpu"
 
 
 def _duration(seconds: float) -> str:

@@ -1,8 +1,9 @@
 """The "new fine-tune" form: photo folder (with a live count of usable and unreadable images),
-base model, name, iterations (with a time estimate), batch size, learning rate, mask style,
-device, and a few more options. Defaults (contracts.training) make a quick first run: the default
-model as the base, a short run, the batch size that suits the device, mixed masks, the name of
-the folder."""
+base model, name, how long it may train (a time budget, with the steps it buys at this computer's
+pace), device, and more options (batch size, learning rate, masks, crop size, a step limit,
+validation). Defaults (contracts.training) make a quick first run: the default model as the base,
+the fine-tuning recipe, a short time budget, the batch size that suits the device, the name of the
+folder. Every labelled field is a row of its own, so the labels line up."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,12 +14,12 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLin
                                QToolButton, QVBoxLayout, QWidget)
 
 from ...contracts import devices as devices_contract
-from ...contracts.training import DEFAULT, FINETUNE, FORM_ITERATIONS, MASK_KINDS, SCRATCH, batch_size_for
+from ...contracts.training import DEFAULT, FINETUNE, FORM_MINUTES, MASK_KINDS, SCRATCH, batch_size_for
 from ...engine.registry import ModelRegistry, RegistryError
 from ..ui.banner import MessageBanner
 from .folder_scan import FolderCount, FolderScanner
 from ..ui.theme import icon
-from .speed import estimate, format_duration
+from .speed import START_AND_SAVE, estimate, format_duration, steps_in
 
 MASK_LABELS = {"mixed": "Mixed (recommended)", "square": "Squares", "free": "Free-form strokes", "blob": "Blobs"}
 DEVICE_NAMES = {"auto": "Automatic", "cpu": "CPU", "cuda": "CUDA GPU"}
@@ -34,6 +35,14 @@ def _label(text: str, buddy: QWidget) -> QLabel:
     label = QLabel(text)
     label.setBuddy(buddy)
     return label
+
+
+def _left(widget: QWidget) -> QHBoxLayout:
+    """A field at its natural width, at the left of its row."""
+    row = QHBoxLayout()
+    row.addWidget(widget)
+    row.addStretch(1)
+    return row
 
 
 def _hint(text: str = "") -> QLabel:
@@ -95,10 +104,7 @@ class SetupForm(QWidget):
         column.setSpacing(4)
         column.addLayout(row)
         column.addWidget(self.scan_label)
-        folder_label = _label("Photo &folder:", self.folder_edit)
-        form.addRow(folder_label, column)
-        form.setAlignment(folder_label, Qt.AlignRight | Qt.AlignTop)
-        folder_label.setContentsMargins(0, 5, 0, 0)
+        form.addRow(_label("Photo &folder:", self.folder_edit), column)
 
         self.base_combo = QComboBox()
         self.base_combo.setAccessibleName("Base model")
@@ -108,52 +114,26 @@ class SetupForm(QWidget):
         self.name_edit.setAccessibleName("Name of the new model")
         form.addRow(_label("&Name:", self.name_edit), self.name_edit)
 
-        self.iterations_spin = QSpinBox()
-        self.iterations_spin.setRange(1, 1_000_000)
-        self.iterations_spin.setSingleStep(500)
-        self.iterations_spin.setGroupSeparatorShown(True)
-        self.iterations_spin.setValue(FORM_ITERATIONS)
-        self.iterations_spin.setAccessibleName("Iterations")
-        self.iterations_spin.setMinimumWidth(110)
+        self.minutes_spin = QSpinBox()
+        self.minutes_spin.setRange(1, 7 * 24 * 60)
+        self.minutes_spin.setSingleStep(5)
+        self.minutes_spin.setSuffix(" min")
+        self.minutes_spin.setGroupSeparatorShown(True)
+        self.minutes_spin.setValue(FORM_MINUTES)
+        self.minutes_spin.setAccessibleName("How long it may train, in minutes")
+        self.minutes_spin.setToolTip("Training stops at this time, saves the model and adds it to the model list. "
+                                     "Longer usually means better fills for photos like these.")
+        self.minutes_spin.setMinimumWidth(110)
         self.estimate_label = _hint()
         row = QHBoxLayout()
-        row.addWidget(self.iterations_spin)
+        row.addWidget(self.minutes_spin)
         row.addWidget(self.estimate_label, 1)
-        form.addRow(_label("&Iterations:", self.iterations_spin), row)
+        form.addRow(_label("How &long may it train?", self.minutes_spin), row)
 
-        self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(1, 256)
-        self.batch_spin.setAccessibleName("Batch size")
-        self.batch_spin.setMinimumWidth(110)
-        self.batch_spin.setToolTip(f"Photos per step: more uses more memory ({batch_size_for('cuda')} suits a GPU, "
-                                   f"{batch_size_for('cpu')} a CPU)")
-        self.lr_edit = QLineEdit()
-        self.lr_edit.setValidator(QDoubleValidator(1e-9, 1.0, 9, self))
-        self.lr_edit.setMaximumWidth(110)
-        self.lr_edit.setToolTip(f"How far each step moves the weights: {FINETUNE['lr']:g} suits fine-tuning, "
-                                f"{SCRATCH['lr']:g} a new model")
-        self.lr_edit.setAccessibleName("Learning rate")
-        row = QHBoxLayout()
-        row.addWidget(self.batch_spin)
-        row.addSpacing(16)
-        row.addWidget(_label("&Learning rate:", self.lr_edit))
-        row.addWidget(self.lr_edit)
-        row.addStretch(1)
-        form.addRow(_label("Batch si&ze:", self.batch_spin), row)
-
-        self.masks_combo = QComboBox()
-        for key in sorted(MASK_KINDS, key=lambda k: k != DEFAULT.masks):   # the default first
-            self.masks_combo.addItem(MASK_LABELS.get(key, key), key)
         self.device_combo = QComboBox()
         for key in [k for k in devices_contract.DEVICES[devices_contract.TRAINING] if k in ("auto", "cpu") or k in devices]:
             self.device_combo.addItem(DEVICE_NAMES[key], key)
-        row = QHBoxLayout()
-        row.addWidget(self.masks_combo)
-        row.addSpacing(16)
-        row.addWidget(_label("&Device:", self.device_combo))
-        row.addWidget(self.device_combo)
-        row.addStretch(1)
-        form.addRow(_label("&Mask style:", self.masks_combo), row)
+        form.addRow(_label("&Device:", self.device_combo), self.device_combo)
         outer.addLayout(form)
 
         self.more_button = QToolButton()
@@ -168,27 +148,55 @@ class SetupForm(QWidget):
         more = QFormLayout(self.more)
         more.setContentsMargins(0, 0, 0, 0)
         more.setHorizontalSpacing(12)
+        more.setVerticalSpacing(8)
         more.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
+
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 256)
+        self.batch_spin.setAccessibleName("Batch size")
+        self.batch_spin.setMinimumWidth(110)
+        self.batch_spin.setToolTip(f"Photos per step: more uses more memory ({batch_size_for('cuda')} suits a GPU, "
+                                   f"{batch_size_for('cpu')} a CPU)")
+        self.lr_edit = QLineEdit()
+        self.lr_edit.setValidator(QDoubleValidator(1e-9, 1.0, 9, self))
+        self.lr_edit.setMaximumWidth(110)
+        self.lr_edit.setToolTip(f"How far each step moves the weights: {FINETUNE['lr']:g} suits fine-tuning, "
+                                f"{SCRATCH['lr']:g} a new model")
+        self.lr_edit.setAccessibleName("Learning rate")
+        more.addRow(_label("Batch si&ze:", self.batch_spin), _left(self.batch_spin))
+        more.addRow(_label("&Learning rate:", self.lr_edit), _left(self.lr_edit))
+
+        self.masks_combo = QComboBox()
+        for key in sorted(MASK_KINDS, key=lambda k: k != DEFAULT.masks):   # the default first
+            self.masks_combo.addItem(MASK_LABELS.get(key, key), key)
+        self.masks_combo.setToolTip("The shapes of the holes it practises on")
+        more.addRow(_label("&Hole shapes:", self.masks_combo), _left(self.masks_combo))
         self.size_combo = QComboBox()
         for side in CROP_SIZES:
             self.size_combo.addItem(f"{side} px" + ("  (the model's native size)" if side == DEFAULT.size else ""), side)
         self.size_combo.setCurrentIndex(self.size_combo.findData(DEFAULT.size))
-        more.addRow(_label("&Crop size:", self.size_combo), self.size_combo)
+        more.addRow(_label("&Crop size:", self.size_combo), _left(self.size_combo))
+        self.iterations_spin = QSpinBox()
+        self.iterations_spin.setRange(1, 10_000_000)
+        self.iterations_spin.setSingleStep(500)
+        self.iterations_spin.setGroupSeparatorShown(True)
+        self.iterations_spin.setSuffix(" steps")
+        self.iterations_spin.setAccessibleName("Step limit")
+        self.iterations_spin.setToolTip("Training also stops after this many steps, if that comes before the time")
+        self.iterations_spin.setMinimumWidth(110)
+        more.addRow(_label("&Stop after at most:", self.iterations_spin), _left(self.iterations_spin))
         self.val_spin = QSpinBox()
         self.val_spin.setRange(1, 1_000_000)
+        self.val_spin.setSuffix(" steps")
         self.val_spin.setValue(FINETUNE["val_every"])
+        self.val_spin.setToolTip("How often it measures its fills on photos it does not train on")
         self.ckpt_spin = QSpinBox()
         self.ckpt_spin.setRange(1, 1_000_000)
+        self.ckpt_spin.setSuffix(" steps")
         self.ckpt_spin.setValue(DEFAULT.checkpoint_every)
-        row = QHBoxLayout()
-        row.addWidget(self.val_spin)
-        row.addSpacing(16)
-        row.addWidget(_label("Checkpoint e&very:", self.ckpt_spin))
-        row.addWidget(self.ckpt_spin)
-        row.addSpacing(4)
-        row.addWidget(QLabel("iterations"))
-        row.addStretch(1)
-        more.addRow(_label("Valida&te every:", self.val_spin), row)
+        self.ckpt_spin.setToolTip("How often it saves its progress, to resume after a stop")
+        more.addRow(_label("Check &quality every:", self.val_spin), _left(self.val_spin))
+        more.addRow(_label("Sa&ve progress every:", self.ckpt_spin), _left(self.ckpt_spin))
         self.val_edit = QLineEdit()
         self.val_edit.setPlaceholderText("Optional: a separate folder (default: 5 % of the photos are held out)")
         val_browse = QPushButton("B&rowse…")
@@ -196,9 +204,16 @@ class SetupForm(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.val_edit, 1)
         row.addWidget(val_browse)
-        more.addRow(_label("Validation f&older:", self.val_edit), row)
+        more.addRow(_label("Quality-check f&older:", self.val_edit), row)
         self.more.setVisible(False)
         outer.addWidget(self.more)
+        # the two forms share one label column: as wide as the widest label, labels to its right
+        labels = [item.widget() for f in (form, more) for r in range(f.rowCount())
+                  if (item := f.itemAt(r, QFormLayout.LabelRole)) is not None and item.widget() is not None]
+        width = max(label.sizeHint().width() for label in labels)
+        for label in labels:
+            label.setMinimumWidth(width)
+            label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         outer.addStretch(1)
 
         buttons = QHBoxLayout()
@@ -224,7 +239,10 @@ class SetupForm(QWidget):
         self.batch_spin.valueChanged.connect(lambda _v: self._update_estimate())
         self.batch_spin.editingFinished.connect(lambda: self._touched.add("batch"))
         self.iterations_spin.valueChanged.connect(lambda _v: self._update_estimate())
+        self.iterations_spin.editingFinished.connect(lambda: self._touched.add("iterations"))
+        self.minutes_spin.valueChanged.connect(lambda _v: self._update_estimate())
         self.size_combo.currentIndexChanged.connect(lambda _i: (self._show_count(), self._update_estimate()))
+        self.size_combo.activated.connect(lambda _i: self._touched.add("size"))
         self.lr_edit.textChanged.connect(lambda _t: self._update_start())
         self.name_edit.textChanged.connect(lambda _t: self._update_start())
 
@@ -247,6 +265,7 @@ class SetupForm(QWidget):
             lr = 0.0
         return {"data": self.folder_edit.text().strip(), "name": self.name_edit.text().strip(),
                 "base": self.base_combo.currentData() or None, "iterations": self.iterations_spin.value(),
+                "max_minutes": self.minutes_spin.value(),
                 "batch_size": self.batch_spin.value(), "lr": lr, "masks": self.masks_combo.currentData(),
                 "device": self.device_combo.currentData(), "size": self.size_combo.currentData(),
                 "val_every": self.val_spin.value(), "checkpoint_every": self.ckpt_spin.value(),
@@ -275,7 +294,7 @@ class SetupForm(QWidget):
         models.sort(key=lambda m: m.id != default)
         for info in models:
             self.base_combo.addItem(icon("mdi6.brain"), info.name + ("  (default)" if info.id == default else ""), info.id)
-        self.base_combo.addItem(icon("mdi6.creation"), "None: train from scratch", None)
+        self.base_combo.addItem(icon("mdi6.creation"), "None: a new model from scratch (takes days)", None)
         wanted = default if keep is ... else keep
         index = self.base_combo.findData(wanted) if wanted else self.base_combo.count() - 1
         self.base_combo.setCurrentIndex(max(0, index))
@@ -358,23 +377,38 @@ class SetupForm(QWidget):
         base = self.base_combo.currentData()
         if "lr" not in self._touched:
             self.lr_edit.setText(f"{(FINETUNE if base else SCRATCH)['lr']:g}")
+        if "iterations" not in self._touched:
+            self.iterations_spin.setValue((FINETUNE if base else SCRATCH)["iterations"])
+        if "size" not in self._touched:
+            self.size_combo.setCurrentIndex(self.size_combo.findData(FINETUNE["size"] if base else DEFAULT.size))
+        if "batch" not in self._touched:
+            self.batch_spin.setValue(batch_size_for(self.device_kind, finetune=bool(base)))
         self.base_combo.setToolTip("" if base else "From scratch a model needs about 200 000 iterations to be "
                                                    "useful; fine-tuning an installed model needs a few thousand.")
         self._update_estimate()
 
     def _device_changed(self) -> None:
         if "batch" not in self._touched:
-            self.batch_spin.setValue(batch_size_for(self.device_kind))
+            self.batch_spin.setValue(batch_size_for(self.device_kind, finetune=bool(self.base_combo.currentData())))
         self._update_estimate()
 
     def _update_estimate(self) -> None:
-        seconds, measured = estimate(self.settings, self.device_kind, self.size_combo.currentData(),
-                                     self.batch_spin.value(), self.iterations_spin.value())
-        where = "GPU" if self.device_kind == "cuda" else "CPU"
-        how = "from earlier runs on this computer" if measured else "rough estimate until a first run measures it"
-        self.estimate_label.setText(f"≈ {format_duration(seconds)} on the {where} ({how})")
-        self.estimate_label.setToolTip("An estimate: the time per training sample on this device, times the "
-                                       "iterations and the batch size. Validation and checkpoints add a little.")
+        """The budget is kept to the second; what it buys (steps) is the estimate. When the step
+        limit comes first, the run is that much shorter."""
+        kind, size, batch = self.device_kind, self.size_combo.currentData(), self.batch_spin.value()
+        budget = self.minutes_spin.value() * 60
+        limit = self.iterations_spin.value()
+        seconds, measured = estimate(self.settings, kind, size, batch, limit)
+        steps, _ = steps_in(self.settings, kind, size, batch, budget)
+        how = "at the pace measured on this computer" if measured else "a rough guess until a first run measures it"
+        where = "GPU" if kind == "cuda" else "CPU"
+        if seconds < budget:
+            text = f"ends after ≈ {format_duration(seconds)}: the {limit:,}-step limit comes first ({how})"
+        else:
+            text = f"≈ {min(steps, limit):,} training steps on the {where} ({how})"
+        self.estimate_label.setText(text)
+        self.estimate_label.setToolTip(f"Training stops on time; starting and saving the model add about "
+                                       f"{format_duration(START_AND_SAVE.get(kind, START_AND_SAVE['cpu']))}.")
 
     def _problem(self) -> str:
         values = self.values()

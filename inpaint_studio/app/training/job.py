@@ -40,6 +40,8 @@ def fit_args(settings: dict, run_dir: Path) -> list[str]:
             "--checkpoint-every", str(int(settings.get("checkpoint_every", DEFAULT.checkpoint_every))),
             "--log-every", str(max(1, min(10, iterations // 100))),
             "--export-name", settings["name"]]
+    if settings.get("max_minutes"):
+        args += ["--max-minutes", f"{float(settings['max_minutes']):g}"]
     if settings.get("base"):
         args += ["--base", settings["base"]]
     if settings.get("val"):

@@ -22,6 +22,12 @@ METRIC_NAMES = {"val_psnr": ("PSNR", "{:.2f} dB"), "psnr": ("PSNR", "{:.2f} dB")
                 "ssim": ("SSIM", "{:.3f}"), "val_l1": ("L1", "{:.4f}"), "l1": ("L1", "{:.4f}")}
 
 
+# what the figures of a quality check mean, in words (the model manager and the run view)
+QUALITY_HELP = ("Measured on photos it did not train on, with holes filled and compared to the originals: "
+                "PSNR (dB) says how close the fill is, higher is better, 1 dB is a visible step; SSIM says how "
+                "well structure and texture match, 1 = identical.")
+
+
 def open_url(url: QUrl) -> bool:
     """Open a folder with the desktop's file manager (replaced in tests)."""
     return QDesktopServices.openUrl(url)
@@ -39,8 +45,8 @@ def card_rows(info: ModelInfo, names: dict[str, str] | None = None) -> list[tupl
     """(label, text) rows describing a model's card, in reading order; `names` maps model ids
     to names (for the model it was fine-tuned from)."""
     card, arch, training = info.card, info.architecture, info.card.training
-    rows = [("Architecture", f"{arch.label}, {arch.cnum} base channels, trained at {arch.input_size} px"),
-            ("Attention", f"{arch.attention} (affinity: {arch.affinity})")]
+    variant = "" if arch.affinity == "release" else f", {arch.affinity} attention"  # the usual one goes unsaid
+    rows = [("Architecture", f"{arch.label}, {arch.cnum} base channels, trained at {arch.input_size} px{variant}")]
     data = training.data
     if isinstance(data, dict) and (data.get("path") or data.get("images")):
         text = f"{data.get('images', '?')} images"
@@ -68,7 +74,8 @@ def card_rows(info: ModelInfo, names: dict[str, str] | None = None) -> list[tupl
             shown.append(f"{label} {fmt.format(value)}")
     if shown:
         at = card.metrics.val_iteration
-        rows.append(("Validation", " · ".join(shown) + (f" (at iteration {at:,})" if at is not None else "")))
+        rows.append(("Quality check", " · ".join(shown) + (f" (at step {at:,})" if at is not None else "")
+                     + f"\n{QUALITY_HELP}"))
     rows.append(("Size on disk", human_size(info.size_bytes)))
     rows.append(("Licence", card.licence or "not stated"))
     if card.created:

@@ -7,6 +7,8 @@ REFERENCE_SIZE = 256
 # seconds per 256 px sample (generator + discriminator step), on the slow side of common hardware
 DEFAULT_SECONDS = {"cpu": 2.5, "cuda": 0.04, "mps": 0.5}
 OVERHEAD = 1.1  # validation, previews and checkpoints
+# beyond a time budget: starting the trainer (imports, folder scan, model) and the final save and export
+START_AND_SAVE = {"cpu": 60.0, "cuda": 30.0}
 KEY = "training/seconds_per_sample/{}"
 
 
@@ -33,6 +35,12 @@ def estimate(settings, device_kind: str, size: int, batch_size: int, iterations:
     """(seconds for the whole run, from a measurement?)"""
     seconds, measured = seconds_per_sample(settings, device_kind)
     return iterations * batch_size * seconds * (size / REFERENCE_SIZE) ** 2 * OVERHEAD, measured
+
+
+def steps_in(settings, device_kind: str, size: int, batch_size: int, seconds: float) -> tuple[int, bool]:
+    """(training steps that fit in `seconds`, from a measurement?)"""
+    per_step, measured = estimate(settings, device_kind, size, batch_size, 1)
+    return int(seconds / per_step) if per_step > 0 else 0, measured
 
 
 def format_duration(seconds: float | None) -> str:

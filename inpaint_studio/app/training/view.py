@@ -14,6 +14,7 @@ from .curves import CurvePlot
 from ..ui.theme import BASE, BORDER, MUTED, icon
 from .job import TrainingJob
 from ...contracts.runs import COMPLETED, FAILED, INTERRUPTED, RUNNING, STATUS_LABELS, STOPPED
+from .model_manager import QUALITY_HELP
 from .speed import format_duration
 
 LOSS_SERIES = (("hole", "hole L1"), ("valid", "valid L1"), ("pyramid", "pyramid"), ("adversarial", "adversarial"),
@@ -93,7 +94,8 @@ class RunView(QWidget):
         outer.addWidget(self.banner)
 
         self.progress = QProgressBar()
-        self.progress.setFormat("%v / %m iterations")
+        self.progress.setFormat("%v / %m steps")
+        self._budget_s: float | None = None  # a run with a time budget shows the time, not the steps
         self.progress.setAccessibleName("Training progress")
         self.progress.setStyleSheet("QProgressBar { max-height: 18px; }")
         self.stats = QLabel("Starting…")
@@ -105,8 +107,9 @@ class RunView(QWidget):
         self.loss_plot = CurvePlot("Losses")
         for key, label in LOSS_SERIES:
             self.loss_plot.add_series(key, label)
-        self.psnr_plot = CurvePlot("Validation PSNR", "dB")
+        self.psnr_plot = CurvePlot("Fill quality on held-out photos (PSNR, higher is better)", "dB")
         self.psnr_plot.add_series("psnr", "PSNR", "#3ecf8e")
+        self.psnr_plot.setToolTip(QUALITY_HELP)
         self.preview = ImagePreview()
         self.preview_caption = QLabel("Preview")
         self.preview_caption.setObjectName("hint")
@@ -244,6 +247,7 @@ class RunView(QWidget):
             self.banner.show_message(state.message.split("\n\n")[0], "error" if state.status in (FAILED, INTERRUPTED)
                                      else "info", timeout_ms=0)
         if not job.running and state.status == COMPLETED:
+            self.progress.setValue(self.progress.maximum())   # a time budget may end it before its time
             self.stats.setText(f"Completed {state.iteration} iterations" +
                                (f" · model “{state.model_name}” added to the model list" if state.model_id else ""))
         elif not job.running and state.status == STOPPED:
@@ -253,12 +257,17 @@ class RunView(QWidget):
     def _event(self, e: dict, replay: bool = False) -> None:
         kind = e.get("event")
         if kind == "start":
-            self.progress.setRange(0, max(1, int(e.get("total") or 1)))
-            self.progress.setValue(int(e.get("iteration") or 0))
+            minutes = (e.get("config") or {}).get("max_minutes")
+            self._budget_s = float(minutes) * 60 if minutes else None
+            self.progress.setFormat("%p % of the time" if self._budget_s else "%v / %m steps")
+            self.progress.setRange(0, 1000 if self._budget_s else max(1, int(e.get("total") or 1)))
+            self.progress.setValue(0 if self._budget_s else int(e.get("iteration") or 0))
             data = e.get("data") or {}
             base = (e.get("base") or {}).get("name")
             first = f"Resumed from iteration {e.get('iteration')}" if e.get("resumed_from") else "Started"
-            self._log(e, f"{first}: {e.get('total')} iterations on {e.get('hardware') or e.get('device')}, batch "
+            limit = (f"{format_duration(self._budget_s)} (at most {e.get('total'):,} steps)" if self._budget_s
+                     else f"{e.get('total')} steps")
+            self._log(e, f"{first}: {limit} on {e.get('hardware') or e.get('device')}, batch "
                          f"{e.get('batch_size')}, {data.get('train_images', data.get('images', '?'))} training images"
                          + (f", fine-tuning “{base}”" if base else ", from scratch"))
             if not replay:
@@ -269,8 +278,9 @@ class RunView(QWidget):
         elif kind == "validation":
             m = e.get("metrics") or {}
             self.psnr_plot.append("psnr", e.get("iteration") or 0, m.get("psnr"))
-            self._log(e, f"Validation at iteration {e.get('iteration')}: PSNR {_num(m.get('psnr'), '.2f')} dB, "
-                         f"SSIM {_num(m.get('ssim'), '.3f')}, L1 {_num(m.get('l1'), '.4f')} ({e.get('images')} images)")
+            self._log(e, f"Quality check at step {e.get('iteration')} on {e.get('images')} held-out photos: "
+                         f"PSNR {_num(m.get('psnr'), '.2f')} dB (closeness, higher is better), "
+                         f"SSIM {_num(m.get('ssim'), '.3f')} (structure, 1 = identical)")
         elif kind == "sample":
             if self.preview.set_image(e.get("path")):
                 self.preview_caption.setText(f"Preview at iteration {e.get('iteration')}: "
@@ -282,6 +292,8 @@ class RunView(QWidget):
             self._log(e, ("Warning: " if e.get("level") == "warning" else "") + str(e.get("message")))
         elif kind == "done":
             status = e.get("status")
+            if status == "completed":
+                self.progress.setValue(self.progress.maximum())
             text = f"Finished: {status} at iteration {e.get('iteration')}"
             if e.get("model_id"):
                 text += f"; model “{e.get('model_name')}” exported (id {e.get('model_id')})"
@@ -291,11 +303,14 @@ class RunView(QWidget):
 
     def _show_progress(self, e: dict) -> None:
         it, total = int(e.get("iteration") or 0), int(e.get("total") or 1)
-        if self.progress.maximum() != max(1, total):
-            self.progress.setRange(0, max(1, total))
-        self.progress.setValue(it)
+        if self._budget_s:
+            self.progress.setValue(min(1000, int(1000 * float(e.get("elapsed_s") or 0) / self._budget_s)))
+        else:
+            if self.progress.maximum() != max(1, total):
+                self.progress.setRange(0, max(1, total))
+            self.progress.setValue(it)
         speed = e.get("samples_per_s")
-        parts = [f"Iteration {it:,} of {total:,}",
+        parts = [f"Step {it:,}" if self._budget_s else f"Step {it:,} of {total:,}",
                  f"{speed:.2f} samples/s" if speed else "measuring speed…",
                  f"about {format_duration(e.get('eta_s'))} left" if e.get("eta_s") is not None else "",
                  f"{format_duration(e.get('elapsed_s'))} elapsed" if e.get("elapsed_s") is not None else ""]
