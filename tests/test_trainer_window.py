@@ -91,9 +91,10 @@ def test_warm_start_continues_generator_and_discriminator_with_scratch_settings(
     assert _fit(photos, out, events, "--warm-start", "default") == 0
     record = json.loads((out / "run.json").read_text())
     assert record["warm_start"]["id"] == MODEL_ID and record["warm_start"]["discriminator"].endswith(DISCRIMINATOR_SUFFIX)
-    assert record["config"]["lr"] == SCRATCH["lr"] and record["config"]["val_every"] == SCRATCH["val_every"]
+    assert record["config"]["lr"] is None and record["config"]["val_every"] == SCRATCH["val_every"]  # lr: the rule
     assert record["config"]["size"] == 64 and record["train_names"]
     first = _checkpoint(out, 2)
+    assert first["config"]["lr"] == SCRATCH["lr"]          # the rate used: from-scratch (batch 2: not scaled)
     # two Adam steps of lr 1e-4 from the model's (fp16) weights; a fresh network is far from them
     shipped_g = {k: v.half().float() for k, v in g.state_dict().items()}
     shipped_d = {k: v.half().float() for k, v in d.state_dict().items()}
