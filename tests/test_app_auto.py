@@ -75,4 +75,4 @@ def test_learning_from_a_photo_adapts_the_model_auto_uses(window, qtbot):
     layer = window.result_layers()[-1]
     assert "adapted" in layer.name and "Open photos" in layer.name
     window.inpainting.set_engine("telea")
-    assert learn.model_id() is None
+    assert learn.model_id() == "pennet-open-photos"    # a classical engine: the default model is adapted

@@ -55,7 +55,7 @@ def test_lists_bundled_and_user_models_with_their_cards(window, tmp_path, weight
     select(dialog, "Garden")
     text = dialog.card.toPlainText()
     for part in ("PEN-Net fine-tuned", "12 images (3.4 megapixels) from /photos/garden", "2,000",
-                 "PSNR 24.80 dB · SSIM 0.870 · L1 0.0310 (at iteration 2,000)", "CC BY 4.0", "holes",
+                 "PSNR 24.80 dB · SSIM 0.870 · L1 0.0310 (at step 2,000)", "CC BY 4.0", "holes",
                  "Size on disk", " MB"):
         assert part in text, part
     assert dialog.rename_button.isEnabled() and dialog.delete_button.isEnabled()

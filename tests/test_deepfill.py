@@ -11,7 +11,7 @@ import torch
 from inpaint_studio import cli as studio_cli
 from inpaint_studio.contracts.card import ARCHITECTURES, Architecture, ModelCard
 from inpaint_studio.contracts.events import read_events
-from inpaint_studio.contracts.training import LOSS_WEIGHTS, learning_rate, loss_weights
+from inpaint_studio.contracts.training import FINETUNE, LOSS_WEIGHTS, learning_rate, loss_weights
 from inpaint_studio.engine import InpaintOptions, create_engine
 from inpaint_studio.engine.registry import ModelRegistry, RegistryError, load_generator, save_generator
 from inpaint_studio.network import GENERATORS, DeepFillGenerator, make_generator
@@ -158,8 +158,9 @@ def test_fine_tuning_and_resuming_keep_the_architecture(trained, home, tmp_path)
     config = prepare_config({"data": str(trained["data"]), "out": str(tmp_path / "tune"), "base": model_id,
                              "size": 64, "device": "cpu", "workers": 0}, resume=False)
     assert (config.arch, config.cnum) == ("deepfill1", 8)
-    assert config.weights == loss_weights("deepfill1") and config.lr is None  # None: the rule's 2e-5 at batch 2
-    assert learning_rate(config, 2, 0) == 2e-5
+    # the architecture's objective with the fine-tuning recipe's overrides; lr None: the rule's rate
+    assert config.weights == loss_weights("deepfill1", **FINETUNE["weights"]) and config.lr is None
+    assert learning_rate(config, 2, 0) == FINETUNE["lr"]
     trainer = Trainer(config).setup()
     base = load_generator(ModelRegistry().get(model_id))
     assert isinstance(trainer.generator, DeepFillGenerator)
