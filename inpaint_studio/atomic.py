@@ -72,3 +72,18 @@ def _running(pid: int) -> bool:
     except OSError:
         return True           # exists, owned by someone else
     return True
+
+
+def sync_directory(directory: str | Path) -> None:
+    """fsync a folder, so that the renames into it survive a power cut; a no-op where folders
+    cannot be opened (Windows: the rename is still atomic)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -18,6 +18,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as serialize
 
+from inpaint_studio.atomic import sync_directory
 from inpaint_studio.contracts.runs import CHECKPOINT_PREFIX, CHECKPOINT_SUFFIX
 
 FORMAT = "inpaint-studio-checkpoint/1"
@@ -56,7 +57,7 @@ def save_checkpoint(directory: Path, iteration: int, payload: dict, keep: int = 
         _write_file(Path(tmp), data)
         os.replace(tmp, final)
         tmp = None
-        _sync_directory(directory)
+        sync_directory(directory)
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
         raise CheckpointError(f"could not write checkpoint {final}: {reason}; "
@@ -119,19 +120,6 @@ def _write_file(path: Path, data: bytes) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def _sync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return  # not supported here (e.g. Windows): the rename is still atomic
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _split(obj, key: str, tensors: dict):

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save
 
+from inpaint_studio.atomic import sync_directory
 from inpaint_studio.contracts.card import ARCHITECTURES, CARD_FORMAT
 from inpaint_studio.contracts.runs import CHECKPOINTS_DIR, RUN_FILE
 from inpaint_studio.engine.device import TRAINING, resolve_device
@@ -263,11 +264,11 @@ def replace_files(directory: Path, files: list[tuple[str, bytes]], check=None) -
                 _link_or_copy(final, backup)
             journal["files"].append({"name": name, "had_old": final.exists()})
         _write_atomic(directory / JOURNAL, json.dumps(journal).encode())
-        _sync(directory)
+        sync_directory(directory)
         for name, _ in files:
             os.replace(temps[name], directory / name)
             del temps[name]
-        _sync(directory)
+        sync_directory(directory)
     except BaseException:
         if (directory / JOURNAL).exists():
             _roll_back(directory, json.loads((directory / JOURNAL).read_text()))
@@ -319,7 +320,7 @@ def _roll_back(directory: Path, journal: dict) -> None:
     except OSError:
         return
     (directory / JOURNAL).unlink(missing_ok=True)
-    _sync(directory)
+    sync_directory(directory)
 
 
 def _finish(directory: Path, journal: dict) -> None:
@@ -357,19 +358,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-
-
-def _sync(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # -- command line ----------------------------------------------------------------------------------
