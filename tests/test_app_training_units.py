@@ -270,6 +270,10 @@ def test_fit_arguments_follow_the_form(tmp_path):
         ("default", "2e-05", "Garden", "10")
     assert pairs["--max-minutes"] == "10"
     assert "--val" not in pairs
+    # values the user left alone are the trainer's to choose (on a GPU: memory cap, rate rule)
+    untouched = fit_args({"data": "/photos", "name": "Garden", "base": "default", "iterations": 2000, "batch_size": 4,
+                          "lr": 2e-4, "batch_given": False, "lr_given": False}, tmp_path / "run")
+    assert "--batch-size" not in untouched and "--lr" not in untouched and "--base" in untouched
 
 
 def test_new_prompter_questions_open_and_back_out(window, tmp_path):

@@ -269,7 +269,10 @@ class SetupForm(QWidget):
                 "batch_size": self.batch_spin.value(), "lr": lr, "masks": self.masks_combo.currentData(),
                 "device": self.device_combo.currentData(), "size": self.size_combo.currentData(),
                 "val_every": self.val_spin.value(), "checkpoint_every": self.ckpt_spin.value(),
-                "val": self.val_edit.text().strip() or None}
+                "val": self.val_edit.text().strip() or None,
+                # left to the trainer unless changed here: on a GPU its rules cap the batch by the
+                # GPU's memory and scale the rate with the batch (contracts.training)
+                "batch_given": "batch" in self._touched, "lr_given": "lr" in self._touched}
 
     def set_folder(self, folder: str) -> None:
         """Choose `folder` and count its photos again."""

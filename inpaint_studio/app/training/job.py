@@ -33,13 +33,16 @@ def fit_args(settings: dict, run_dir: Path) -> list[str]:
     iterations = int(settings["iterations"])
     args = ["fit", "--data", str(settings["data"]), "--out", str(run_dir),
             "--events", str(Path(run_dir) / EVENTS_FILE),
-            "--iterations", str(iterations), "--batch-size", str(int(settings["batch_size"])),
-            "--lr", f"{float(settings['lr']):g}", "--masks", settings.get("masks", DEFAULT.masks),
+            "--iterations", str(iterations), "--masks", settings.get("masks", DEFAULT.masks),
             "--device", settings.get("device", DEFAULT.device), "--size", str(int(settings.get("size", DEFAULT.size))),
             "--val-every", str(int(settings.get("val_every", FINETUNE["val_every"]))),
             "--checkpoint-every", str(int(settings.get("checkpoint_every", DEFAULT.checkpoint_every))),
             "--log-every", str(max(1, min(10, iterations // 100))),
             "--export-name", settings["name"]]
+    if settings.get("batch_given", True):     # False: the form's value is the trainer's own default
+        args += ["--batch-size", str(int(settings["batch_size"]))]
+    if settings.get("lr_given", True):
+        args += ["--lr", f"{float(settings['lr']):g}"]
     if settings.get("max_minutes"):
         args += ["--max-minutes", f"{float(settings['max_minutes']):g}"]
     if settings.get("base"):
