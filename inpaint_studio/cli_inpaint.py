@@ -53,12 +53,12 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--strategy", default="crop", choices=STRATEGIES,
                    help="crop: each hole with context (default); resize: the whole image scaled down; "
                         "original: the whole image at its size")
-    p.add_argument("--feather", type=_non_negative, default=0, metavar="N",
+    p.add_argument("--feather", type=bounded(int, 0), default=0, metavar="N",
                    help="blend N px around each hole (default 0: only hole pixels change)")
     p.add_argument("--no-colour-adaptation", dest="colour_adaptation", action="store_false",
                    help="PEN-Net: paste the network's colours as they are (by default the fill is shifted "
                         "smoothly so that it meets the photo around the hole)")
-    p.add_argument("--resize-limit", type=_at_least_64, default=1024, metavar="PX",
+    p.add_argument("--resize-limit", type=bounded(int, 64), default=1024, metavar="PX",
                    help="long side for --strategy resize (default 1024)")
     p.add_argument("--source", type=Path, default=None, metavar="MASK",
                    help="PEN-Net only: a mask whose painted part is the region the fill may copy from")
@@ -68,25 +68,19 @@ def register(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
+def bounded(cast: Callable[[str], float], low: float, high: float | None = None) -> Callable[[str], float]:
+    """An argparse type: `cast` of the text, refused with one line unless low <= value (<= high)."""
+    def parse(text: str):
+        value = cast(text)
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}" if high is not None
+                                             else "must be 0 or more" if low == 0 else f"must be at least {low:g}")
+        return value
+    parse.__name__ = cast.__name__          # argparse's "invalid int value: 'x'"
+    return parse
 
 
-def _quality(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError("must be between 1 and 100")
-    return value
-
-
-def _at_least_64(text: str) -> int:
-    value = int(text)
-    if value < 64:
-        raise argparse.ArgumentTypeError("must be at least 64")
-    return value
+_quality = bounded(int, 1, 100)
 
 
 def main(argv: list[str] | None = None) -> int:

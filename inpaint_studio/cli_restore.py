@@ -17,7 +17,7 @@ import argparse
 import os
 from pathlib import Path
 
-from .cli_inpaint import (EXIT_ERROR, EXIT_OK, guarded, UsageError, _identity, _images_in, _one_line,
+from .cli_inpaint import (EXIT_ERROR, EXIT_OK, bounded, guarded, UsageError, _identity, _images_in, _one_line,
                           _Progress, _quality, _refuse_overwriting_inputs, _remove_leftovers, _say)
 from .imaging import SUPPORTED_SUFFIXES, format_keeps_alpha, read_image, write_image, write_mask
 
@@ -33,7 +33,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--image", required=True, type=Path, help="a photo, or a folder of photos")
     p.add_argument("--output", required=True, type=Path,
                    help="the restored photo (its suffix picks the format), or a folder for a folder of photos")
-    p.add_argument("--sensitivity", type=_sensitivity, default=0.5, metavar="0-1",
+    p.add_argument("--sensitivity", type=bounded(float, 0.0, 1.0), default=0.5, metavar="0-1",
                    help=f"how much to find (default 0.5: {explain(0.5)})")
     p.add_argument("--mask-out", type=Path, default=None, metavar="MASK",
                    help="also write what was filled as a mask (white = filled): a file, or a folder for a "
@@ -45,13 +45,6 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--quality", type=_quality, default=95, metavar="1-100", help="JPEG/WebP quality (default 95)")
     p.set_defaults(func=run)
     return p
-
-
-def _sensitivity(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError("must be between 0 and 1")
-    return value
 
 
 def run(args) -> int:
