@@ -119,7 +119,12 @@ class MaskItem(RasterItem):
 
 
 class BrushOutline(QGraphicsItem):
-    """Circle of the brush diameter at the cursor; 1 px lines at any zoom."""
+    """Circle of the brush diameter at the cursor; 1 px lines at any zoom (a dark halo under a
+    light line, so it shows on any photo). Subclasses change the look through the class fields."""
+
+    MIN_RADIUS = 0.5
+    PAD = 2                     # beyond the radius: the halo (and what draw_extra adds)
+    COLOURS = ((QColor(0, 0, 0, 150), 3), (QColor(255, 255, 255, 230), 1))
 
     def __init__(self):
         super().__init__()
@@ -129,20 +134,24 @@ class BrushOutline(QGraphicsItem):
 
     def set_diameter(self, size: float) -> None:
         self.prepareGeometryChange()
-        self.radius = max(size / 2.0, 0.5)
+        self.radius = max(size / 2.0, self.MIN_RADIUS)
 
     def boundingRect(self) -> QRectF:
-        r = self.radius + 2
+        r = self.radius + self.PAD
         return QRectF(-r, -r, 2 * r, 2 * r)
 
     def paint(self, painter, option, widget=None):
         painter.setRenderHint(QPainter.Antialiasing, True)
         r = self.radius
-        for colour, width in ((QColor(0, 0, 0, 150), 3), (QColor(255, 255, 255, 230), 1)):
+        for colour, width in self.COLOURS:
             pen = QPen(colour, width)
             pen.setCosmetic(True)
             painter.setPen(pen)
             painter.drawEllipse(QPointF(0, 0), r, r)
+            self.draw_extra(painter, r)
+
+    def draw_extra(self, painter, r: float) -> None:
+        """More lines in the current pen (none for the brush)."""
 
 
 class CompareDivider(QGraphicsItem):

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QAction, QColor, QPainter, QPen
+from PySide6.QtGui import QAction, QColor, QPainter
 from PySide6.QtWidgets import QGraphicsItem
 
 from ..document import mask_ops
 from ..document.layers import flatten_region
+from ..editor.canvas import BrushOutline
 from ..editor.mask_tools import Tool
 from ..ui.qimage import to_qimage
 from .retouch import RetouchEdit, paint_over
@@ -27,33 +28,21 @@ PREVIEW_KEY = "clone-stroke"
 ALIGNED_SETTING = "tools/clone_aligned"
 
 
-class SourceMarker(QGraphicsItem):
+class SourceMarker(BrushOutline):
     """Where the clone stamp copies from: a circle of the brush diameter with a cross, drawn in
     lines 1 screen pixel wide at any zoom."""
 
+    MIN_RADIUS = 2.0
+    PAD = 4
+    COLOURS = ((QColor(0, 0, 0, 160), 3), (QColor(120, 230, 255, 240), 1))
+
     def __init__(self):
         super().__init__()
-        self.radius = 10.0
-        self.setAcceptedMouseButtons(Qt.NoButton)
+        self.setZValue(0)      # among the overlays, not at the cursor's height
 
-    def set_diameter(self, size: float) -> None:
-        self.prepareGeometryChange()
-        self.radius = max(size / 2.0, 2.0)
-
-    def boundingRect(self) -> QRectF:
-        r = self.radius + 4
-        return QRectF(-r, -r, 2 * r, 2 * r)
-
-    def paint(self, painter, option, widget=None):
-        painter.setRenderHint(QPainter.Antialiasing, True)
-        r = self.radius
-        for colour, width in ((QColor(0, 0, 0, 160), 3), (QColor(120, 230, 255, 240), 1)):
-            pen = QPen(colour, width)
-            pen.setCosmetic(True)
-            painter.setPen(pen)
-            painter.drawEllipse(QPointF(0, 0), r, r)
-            painter.drawLine(QPointF(-r - 3, 0), QPointF(r + 3, 0))
-            painter.drawLine(QPointF(0, -r - 3), QPointF(0, r + 3))
+    def draw_extra(self, painter, r: float) -> None:
+        painter.drawLine(QPointF(-r - 3, 0), QPointF(r + 3, 0))
+        painter.drawLine(QPointF(0, -r - 3), QPointF(0, r + 3))
 
 
 class StrokePreview(QGraphicsItem):
