@@ -42,6 +42,31 @@ def test_the_fit_finds_the_supported_split_and_ranks_the_leaves():
     assert set(summary["leaves"]) == {f"texture < {t}", f"texture >= {t}"}
 
 
+def test_a_gain_counts_where_another_kind_of_hole_stays_behind():
+    """Squares trade PSNR (the model) against SSIM (PatchMatch), so no rule equals the best single
+    engine on both there; blobs split cleanly by texture. The split for the blobs is still made:
+    every shortfall counts, not only the largest, which no rule can lift."""
+    rng = np.random.default_rng(1)
+    out = []
+    for i in range(300):
+        blob = i >= 100
+        f = {"radius": float(rng.uniform(1, 60)), "texture": float(rng.uniform(0, 10)),
+             "contrast": float(rng.uniform(0, 50)),
+             "area": int(rng.integers(10, 4000)) if blob else int(rng.integers(5000, 6000))}
+        if blob:
+            smooth = f["texture"] < 5
+            psnr = {MODEL: 25.0 + (0 if smooth else 3), "patchmatch": 25.0 + (3 if smooth else 0), "telea": 24.0}
+            ssim = {e: v / 40 for e, v in psnr.items()}
+        else:
+            psnr, ssim = {MODEL: 25.0, "patchmatch": 24.0, "telea": 23.0}, {MODEL: 0.80, "patchmatch": 0.85, "telea": 0.7}
+        out.append({"photo": "p", "size": 64, "family": "blob" if blob else "square", "features": f,
+                    "errors": {e: {"psnr": psnr[e], "l1": 1 / psnr[e], "ssim": ssim[e]} for e in ENGINES}})
+    rule = fit(out, ENGINES)
+    every = {MODEL, "patchmatch", "telea"}
+    assert choose({"radius": 9, "area": 900, "texture": 2.0, "contrast": 9, "elongation": 2}, every, rule)[0] == "patchmatch"
+    assert choose({"radius": 9, "area": 900, "texture": 8.0, "contrast": 9, "elongation": 2}, every, rule)[0] == MODEL
+
+
 def test_no_split_without_a_measured_gain():
     rule = fit(records(gap=0.0), ENGINES)
     assert "engines" in rule and describe_rule(rule).startswith("-> ")

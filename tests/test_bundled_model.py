@@ -50,7 +50,8 @@ def test_the_card_states_the_run_the_comparison_and_auto():
     for entry in held.values():
         methods = [r["method"] for r in entry["rows"]]
         assert methods[0] == "this model" and "auto" in methods and "patchmatch" in methods
-        assert entry["images"] == 44 and entry["report_half"]["images"] < 44
+        # the corpus's later builds keep these 44 photos held out and add more (none it learnt from)
+        assert entry["images"] >= 44 and entry["report_half"]["images"] < entry["images"]
     assert CARD["behind"] == behind(held)                  # written from the figures, not by hand
     assert CARD["auto"]["rule"] == RULE and CARD["auto"]["rule_text"] == describe_rule(RULE)
     assert CARD["auto"]["half"] == "tune" and CARD["auto"]["regions"] > 100

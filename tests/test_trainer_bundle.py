@@ -69,6 +69,25 @@ def test_bundle_joins_parts_completes_the_card_and_becomes_the_default(tmp_path,
         "this model", "this model, no colour adaptation", "opencv telea", "opencv ns"]
     assert "BSD-3-Clause (1 photo)" in card.licence and "photos)" not in card.licence
 
+    # re-bundling the bundled model with new evaluations against a later corpus build keeps the
+    # corpus it learnt from, and only with --keep-data
+    later = tmp_path / "later"
+    later.mkdir()
+    (later / "manifest.jsonl").write_text(json.dumps({"source": "gnome-backgrounds", "version": "2", "licence": "GPL-2+",
+                                                      "kept": True, "split": "train"}) + "\n")
+    again = ["bundle", "--weights", str(bundled.weights_path), "--card", str(bundled.card_path),
+             "--corpus", str(later), "--eval", *map(str, reports), "--out", str(tmp_path / "again")]
+    assert trainer_main(again + ["--keep-data"]) == 0
+    kept = ModelRegistry(bundled_dir=tmp_path / "again", user_dir=tmp_path / "user").get("pennet-open-photos").card
+    assert kept.training.data == card.training.data and kept.training.iterations == 1234
+    assert trainer_main(again) == 0
+    replaced = ModelRegistry(bundled_dir=tmp_path / "again", user_dir=tmp_path / "user").get("pennet-open-photos").card
+    assert set(replaced.training.data["sources"]) == {"gnome-backgrounds"}
+    capsys.readouterr()
+    assert trainer_main(["bundle", "--weights", str(info.weights_path), "--card", str(info.card_path), "--corpus",
+                         str(later), "--out", str(tmp_path / "none"), "--keep-data"]) == 2
+    assert "--keep-data needs a card that records its corpus" in capsys.readouterr().err
+
 
 def test_broken_weights_are_refused_and_nothing_is_shipped(tmp_path, capsys):
     info = save_generator(PENNetGenerator(), "Open photos", directory=tmp_path / "exported", card={})

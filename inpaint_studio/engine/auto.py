@@ -35,17 +35,20 @@ RING = 8  # px of known photo around a region that its texture is measured on
 # (the corpus val photos whose name hashes to the "tune" half; see the bundled card's "auto" entry,
 # which records this tree with the per-leaf measurements). Leaves list engines best first.
 RULE: dict = {
-    "feature": "radius", "threshold": 16.0,
+    "feature": "elongation", "threshold": 1.1,
     "below": {
-        "feature": "radius", "threshold": 5.7,
-        "below": {"engines": ["ns", "patchmatch", "telea", MODEL]},
-        "at_or_above": {"engines": ["patchmatch", "ns", "telea", MODEL]}},
+        "feature": "area", "threshold": 4900.0,
+        "below": {"engines": ["patchmatch", "ns", "telea", MODEL]},
+        "at_or_above": {
+            "feature": "elongation", "threshold": 0.99,
+            "below": {"engines": ["ns", "telea", MODEL, "patchmatch"]},
+            "at_or_above": {"engines": ["telea", "ns", MODEL, "patchmatch"]}}},
     "at_or_above": {
-        "feature": "elongation", "threshold": 1.1,
+        "feature": "texture", "threshold": 3.4,
         "below": {
             "feature": "radius", "threshold": 36.0,
-            "below": {"engines": ["ns", "patchmatch", "telea", MODEL]},
-            "at_or_above": {"engines": ["telea", "ns", MODEL, "patchmatch"]}},
+            "below": {"engines": ["patchmatch", "ns", "telea", MODEL]},
+            "at_or_above": {"engines": ["ns", "patchmatch", "telea", MODEL]}},
         "at_or_above": {"engines": ["ns", "telea", "patchmatch", MODEL]}}}
 
 NOTE_ALL_MODEL_SOURCE = "A source region is set: PEN-Net filled every region (only its attention can follow one)."

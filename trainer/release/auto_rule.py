@@ -11,8 +11,9 @@ features (auto.region_features) and, per engine, the PSNR, L1 and SSIM of the fi
 
 The rule: a small decision tree whose tests are "feature < threshold" (thresholds at rounded 5 %
 quantiles), grown greedily so that it falls behind the best single engine on no kind of hole
-(squares, strokes, blobs) and no metric (`fit` says exactly how); a split needs --min-leaf
-regions on each side and must gain --min-gain. Each leaf names its engine first, then the others
+(evaluate's centre squares and free-form strokes, other squares, other strokes, blobs) and no
+metric (`fit` says exactly how); a split needs --min-leaf regions on each side and must gain
+--min-gain. Each leaf names its engine first, then the others
 by their mean region PSNR there: where an engine is missing (no model, no PatchMatch), Auto takes
 the next one.
 """
@@ -38,6 +39,7 @@ TUNING_MASKS = (("centre", "center", None), ("square", "square", None), ("square
                 ("free-form", "free", None))
 SIZES = (256, 512)
 DEPTH, MIN_LEAF, MIN_GAIN = 3, 20, 0.005  # tree depth, regions on each side of a split, objective gain per split
+SURPLUS = 0.1  # what a lead over the best single engine is worth in `fit`'s objective, against a shortfall
 
 
 # -- measuring ------------------------------------------------------------------------------------
@@ -102,7 +104,9 @@ def region_errors(result: np.ndarray, truth: np.ndarray, region: np.ndarray, sma
 
 
 # -- fitting --------------------------------------------------------------------------------------
-GROUPS = {"centre": "squares", "square": "squares", "blob": "blobs"}  # every other family: strokes
+# kinds of hole, each held to the best single engine on its own; `evaluate`'s two mask kinds
+# (the centred square, the free-form mix) are kinds of their own, judged as the issue judges them
+GROUPS = {"centre": "centre", "free-form": "free-form", "square": "squares", "blob": "blobs"}  # others: strokes
 
 
 def group_of(family: str) -> str:
@@ -122,13 +126,16 @@ def scores(records: list[dict], engines: list[str]) -> dict[str, np.ndarray]:
 
 def fit(records: list[dict], engines: list[str], depth: int = DEPTH, min_leaf: int = MIN_LEAF,
         min_gain: float = MIN_GAIN) -> dict:
-    """The rule (engine/auto.py's format), grown greedily. Its objective: for each kind of hole
-    (squares, strokes, blobs) and each metric (`scores`), the rule's mean minus the best single
-    engine's mean there, over the spread between the best and the worst single engine; the rule
-    maximises the smallest of these, so that it falls behind the best single engine on no kind
-    of hole and no metric. Each step turns the leaf, feature, threshold and pair of engines that
-    raise the objective most into a split; growth stops at `depth` or when no split gains
-    `min_gain`. Leaves list their engine, then the others by mean region PSNR there."""
+    """The rule (engine/auto.py's format), grown greedily. Its terms: for each kind of hole
+    (`GROUPS`) and each metric (`scores`), the rule's mean minus the best single engine's mean
+    there, over the spread between the best and the worst single engine. The objective is the
+    sum of the terms that fall short (below 0), plus SURPLUS times the sum of all terms: being
+    behind the best single engine anywhere costs far more than a lead elsewhere earns, and every
+    shortfall counts, not only the largest (a max-min objective stalls on the kind of hole that
+    bounds it while the others could still be lifted). Each step turns the leaf, feature,
+    threshold and pair of engines that raise the objective most into a split; growth stops at
+    `depth` or when no split gains `min_gain`. Leaves list their engine, then the others by mean
+    region PSNR there."""
     from inpaint_studio.engine.auto import with_derived
 
     feats = [with_derived(r["features"]) for r in records]
@@ -177,7 +184,7 @@ def fit(records: list[dict], engines: list[str], depth: int = DEPTH, min_leaf: i
 
 
 def _objective(mats: dict, groups: np.ndarray):
-    """choice (engine index per region) -> the smallest normalised gain over the best single engine."""
+    """choice (engine index per region) -> `fit`'s objective."""
     refs = []
     for g in sorted(set(groups)):
         sel = groups == g
@@ -187,7 +194,8 @@ def _objective(mats: dict, groups: np.ndarray):
     rows = np.arange(len(groups))
 
     def value(choice: np.ndarray) -> float:
-        return min((a[rows[sel], choice[sel]].mean() - best) / spread for sel, a, best, spread in refs)
+        terms = np.array([(a[rows[sel], choice[sel]].mean() - best) / spread for sel, a, best, spread in refs])
+        return float(np.minimum(terms, 0).sum() + SURPLUS * terms.sum())
     return value
 
 
@@ -319,9 +327,12 @@ def run(model_id: str, data: str, half: str | None, sizes, seed: int, device: st
     rule = fit(records, engines, depth, min_leaf, min_gain)
     return {**meta, "photos": len({r["photo"] for r in records}), "regions": len(records), "engines": engines,
             "fit": {"depth": depth, "min_leaf": min_leaf, "min_gain": min_gain,
-                    "objective": "the smallest gain over the best single engine, per kind of hole (squares, "
-                                 "strokes, blobs) and metric (region PSNR; L1 and SSIM weighted by the region's "
-                                 "share of the image), in units of the spread between the single engines"},
+                    "surplus": SURPLUS,
+                    "objective": "per kind of hole (" + ", ".join(sorted(set(GROUPS.values()) | {"strokes"}))
+                                 + ") and metric (region PSNR; L1 and SSIM weighted by the region's share of the "
+                                 "image), the gain over the best single engine in units of the spread between the "
+                                 "single engines; maximised: the sum of the shortfalls plus the surplus weight "
+                                 "times the sum of the gains"},
             "masks": [f"{family}: {kind}" + (f", stroke width {w[0]:.0%}-{w[1]:.0%} of the short side" if w else "")
                       for family, kind, w in TUNING_MASKS if family in {r["family"] for r in records}],
             "rule": rule, "summary": summarise(records, rule, engines)}

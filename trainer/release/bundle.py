@@ -212,12 +212,14 @@ def licence_text(data: dict) -> str:
 def bundle(weights: list[str | Path], card: str | Path, corpus: str | Path, evaluations: list[str | Path],
            out: str | Path, model_id: str, name: str | None = None, default: bool = True,
            events: str | Path | None = None, discriminator: str | Path | None = None,
-           auto_rule: str | Path | None = None, samples: str | Path | None = None) -> Path:
+           auto_rule: str | Path | None = None, samples: str | Path | None = None, keep_data: bool = False) -> Path:
     """Writes out/<model_id>.safetensors and out/<model_id>.json (and, from a checkpoint's
     discriminator, out/<model_id>.discriminator.safetensors); returns the card's path. The
     weights are checked by loading them into the network before anything is written. `samples`:
     a folder of held-out photos committed with the tests, each byte-identical to a corpus photo;
-    the card keeps their per-image figures."""
+    the card keeps their per-image figures. `keep_data`: re-bundling a bundled model (new
+    evaluations, a new Auto rule): the corpus section of `card` stays, since the corpus folder at
+    hand (which still checks `samples`) may be a later build than the one the model learnt from."""
     out = Path(out)
     text = Path(card).read_text()
     if '"architecture"' not in text:
@@ -225,6 +227,10 @@ def bundle(weights: list[str | Path], card: str | Path, corpus: str | Path, eval
     shipped = read_card_text(text, str(card))   # a CardError is a ValueError
     blob = b"".join(Path(p).read_bytes() for p in weights)
     data = corpus_summary(corpus)
+    if keep_data:
+        data = (shipped.to_dict().get("training") or {}).get("data")
+        if not data:
+            raise ValueError(f"{card}: --keep-data needs a card that records its corpus (a bundled model's card)")
     sample_names = check_samples(samples, corpus) if samples else []
     reports = [json.loads(Path(p).read_text()) for p in evaluations]
     held = held_out(reports, sample_names)
@@ -305,6 +311,9 @@ def register(subparsers) -> None:
                         help="the fp16 safetensors, or its parts in order (model.safetensors.part-00 ...)")
     parser.add_argument("--card", required=True, help="the card `export` wrote (model.json from the GPU machine)")
     parser.add_argument("--corpus", required=True, help="the corpus folder (manifest.jsonl, summary.json)")
+    parser.add_argument("--keep-data", action="store_true",
+                        help="keep the corpus section of --card (re-bundling a bundled model whose corpus build "
+                             "is gone; --corpus then only checks --samples)")
     parser.add_argument("--eval", nargs="+", default=[], metavar="REPORT",
                         help="`evaluate --json` reports on the held-out photos (centre and free-form masks)")
     parser.add_argument("--events", metavar="FILE", help="the run's events.jsonl: samples seen, time, hardware")
@@ -324,7 +333,7 @@ def register(subparsers) -> None:
 def _run(args) -> int:
     path = bundle(args.weights, args.card, args.corpus, args.eval, args.out, args.id, args.name,
                   default=not args.no_default, events=args.events, discriminator=args.discriminator,
-                  auto_rule=args.auto_rule, samples=args.samples)
+                  auto_rule=args.auto_rule, samples=args.samples, keep_data=args.keep_data)
     card = json.loads(path.read_text())
     held = card["metrics"]["held_out"]
     printed = {"card": str(path), "held_out": {k: v["beats_classical"] for k, v in held.items()}}
