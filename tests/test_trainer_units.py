@@ -316,6 +316,23 @@ def test_random_crops_span_scales():
     assert len({c.tobytes() for c in crops}) == 20
 
 
+def test_crop_scale_keeps_crops_near_the_whole_scene():
+    """The red channel ramps across the photo, so a crop's range of red tells its side."""
+    ramp = np.linspace(0, 255, 400, dtype=np.float32)
+    rgb = np.zeros((300, 400, 3), np.uint8)
+    rgb[..., 0] = ramp.round().astype(np.uint8)[None, :]
+    rng = np.random.default_rng(0)
+
+    def sides(scale):
+        crops = [random_crop(rgb, 64, rng, scale) for _ in range(40)]
+        return [(int(c[..., 0].max()) - int(c[..., 0].min())) / 255 * 400 for c in crops]
+
+    free, whole, half = sides(0.0), sides(1.0), sides(0.5)
+    assert min(free) < 150                         # down to the crop size: fine detail
+    assert all(s > 290 for s in whole)             # the short side (300 px), every time
+    assert min(half) > 140 and max(half) > 250     # between half the short side and all of it
+
+
 def test_sample_stream_resumes_where_it_stopped():
     dataset = list(range(5))
     full = SampleStream(dataset, seed=1)

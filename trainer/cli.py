@@ -108,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--trainable", choices=TRAINABLE, help=f"parts that train: all, or decoder (encoder frozen) "
                                                             f"(default {DEFAULT.trainable}; "
                                                             f"{FINETUNE['trainable']} with --base)")
+    fit.add_argument("--crop-scale", type=float, metavar="SHARE",
+                     help=f"smallest training crop side as a share of each photo's short side (crops are "
+                          f"log-uniform between it and the whole short side; 0: down to the crop size) "
+                          f"(default {DEFAULT.crop_scale:g}; {FINETUNE.get('crop_scale', DEFAULT.crop_scale):g} with --base)")
     fit.add_argument("--export-name", help="export the model under this name when the run completes")
     fit.add_argument("--events", metavar="FILE", help="append JSON-lines events here instead of stdout")
     fit.set_defaults(func=cmd_fit)
@@ -240,7 +244,7 @@ def _fit_options(args) -> dict:
     keys = ("data", "val", "out", "base", "arch", "cnum", "size", "iterations", "batch_size", "lr", "d_lr", "masks", "attention",
             "affinity", "device", "precision", "checkpoint_every", "keep_checkpoints", "val_every",
             "val_images", "log_every", "seed", "workers", "small", "export_name", "compile",
-            "attention_kernel", "attention_compute", "max_minutes", "schedule", "warmup", "trainable")
+            "attention_kernel", "attention_compute", "max_minutes", "schedule", "warmup", "trainable", "crop_scale")
     given = {k: getattr(args, k) for k in keys}
     given["warm_start"] = args.warm_start
     given["weights"] = {t: getattr(args, f"{t}_weight") for t in LossWeights().to_dict()

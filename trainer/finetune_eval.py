@@ -218,6 +218,7 @@ def register(sub) -> None:
     recipe.add_argument("--trainable", choices=TRAINABLE)
     recipe.add_argument("--batch-size", type=int)
     recipe.add_argument("--crop", type=int, dest="size_train", help="training crop side (fit --size)")
+    recipe.add_argument("--crop-scale", type=float, help="smallest crop side / short side (fit --crop-scale)")
     recipe.add_argument("--adversarial-weight", type=float)
     p.set_defaults(func=cmd_finetune_eval)
 
@@ -229,7 +230,7 @@ def cmd_finetune_eval(args) -> int:
 
     recipe = {k: v for k, v in {"lr": args.lr, "schedule": args.schedule, "warmup": args.warmup,
                                 "trainable": args.trainable, "batch_size": args.batch_size,
-                                "size": args.size_train}.items() if v is not None}
+                                "size": args.size_train, "crop_scale": args.crop_scale}.items() if v is not None}
     if args.adversarial_weight is not None:
         recipe["weights"] = {"adversarial": args.adversarial_weight}
     report = finetune_eval(resolve_base(args.base), args.domains, args.minutes, recipe, args.held_out, args.limit,

@@ -152,6 +152,7 @@ class TrainConfig:
     schedule: str = "constant"             # lr after the warm-up: constant, or cosine to 10 % at the end
     warmup: float = 0.0                    # share of the run (iterations or budget) with a linear warm-up
     trainable: str = "all"
+    crop_scale: float = 0.0                # smallest crop side / the photo's short side (0: the training size)
 
     def __post_init__(self):
         if self.weights is None:

@@ -85,6 +85,8 @@ def _check(c: TrainConfig) -> None:
         problems.append(f"--schedule must be one of {', '.join(SCHEDULES)}")
     if not 0 <= c.warmup < 1:
         problems.append("--warmup is a share of the run, in [0, 1)")
+    if not 0 <= c.crop_scale <= 1:
+        problems.append("--crop-scale is a share of the photo's short side, in [0, 1]")
     if c.trainable not in TRAINABLE:
         problems.append(f"--trainable must be one of {', '.join(TRAINABLE)}")
     elif c.trainable == "decoder" and c.arch != "pennet":

@@ -140,10 +140,11 @@ class TrainImages(Dataset):
     """Items are looked up by (index, seed...) keys from SampleStream. An image that fails to
     decode now (a header that looked fine) is replaced by the next one and reported."""
 
-    def __init__(self, entries: list[ImageEntry], size: int, mask_kind: str = "mixed"):
+    def __init__(self, entries: list[ImageEntry], size: int, mask_kind: str = "mixed", crop_scale: float = 0.0):
         self.entries = entries
         self.size = size
         self.mask_kind = mask_kind
+        self.crop_scale = crop_scale
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -161,14 +162,16 @@ class TrainImages(Dataset):
                 failed.append((entry.path, _reason(exc, entry.path)))
         else:
             raise DataError(f"{len(failed)} images in a row could not be read, e.g. {failed[0][0]}: {failed[0][1]}")
-        crop = augment(random_crop(rgb, self.size, rng), rng)
+        crop = augment(random_crop(rgb, self.size, rng, self.crop_scale), rng)
         mask = MaskGenerator(self.mask_kind, rng=rng)(self.size)
         return {"image": to_network(crop), "mask": to_tensor(mask), "failed": failed}
 
 
-def random_crop(rgb: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """A square crop with a side between `size` and the short side (log-uniform: fine detail
-    and whole scenes alike), resized to size x size. Small images are upscaled first."""
+def random_crop(rgb: np.ndarray, size: int, rng: np.random.Generator, scale: float = 0.0) -> np.ndarray:
+    """A square crop with a side between `size` (or `scale` x the short side, if larger) and the
+    short side (log-uniform: fine detail and whole scenes alike), resized to size x size. Small
+    images are upscaled first. A `scale` near 1 shows whole scenes at the scale that `evaluate`
+    and the app's resize strategy see them."""
     h, w = rgb.shape[:2]
     short = min(h, w)
     if short < size:
@@ -177,7 +180,8 @@ def random_crop(rgb: np.ndarray, size: int, rng: np.random.Generator) -> np.ndar
                          interpolation=cv2.INTER_CUBIC)
         h, w = rgb.shape[:2]
         short = min(h, w)
-    side = int(round(math.exp(rng.uniform(math.log(size), math.log(short))))) if short > size else size
+    low = max(size, min(short, round(scale * short)))
+    side = int(round(math.exp(rng.uniform(math.log(low), math.log(short))))) if short > low else short
     side = min(max(side, size), short)
     y = int(rng.integers(0, h - side + 1))
     x = int(rng.integers(0, w - side + 1))

@@ -12,7 +12,7 @@ from .checkpoint import checkpoint_architecture, latest_checkpoint, load_checkpo
 
 # the config entries that describe how the weights were made (the rest is bookkeeping)
 CARD_CONFIG_KEYS = ("size", "batch_size", "lr", "d_lr", "betas", "masks", "weights", "seed", "precision",
-                    "val_fraction", "small", "attention", "schedule", "warmup", "trainable", "max_minutes")
+                    "val_fraction", "small", "attention", "schedule", "warmup", "trainable", "crop_scale", "max_minutes")
 
 
 def export_run(run_dir: str | Path, name: str, checkpoint: str | Path | None = None):

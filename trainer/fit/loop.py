@@ -204,7 +204,7 @@ class Trainer:
             self.val_source = {"held_out": len(val) if val and val[0] not in train else 0,
                                "fraction": cfg.val_fraction}
         self.scan, self.train_entries = scan, train
-        self.train_set = TrainImages(train, cfg.size, cfg.masks)
+        self.train_set = TrainImages(train, cfg.size, cfg.masks, cfg.crop_scale)
         self.val_set = ValImages(val if self.ctx.is_main else [], cfg.size, cfg.masks, limit=cfg.val_images)
         for path, reason in self.val_set.skipped:
             log(f"validation image skipped: {Path(path).name}: {reason}", "warning")
