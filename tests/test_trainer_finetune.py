@@ -3,6 +3,7 @@ at its deadline, the fine-tuning recipe (defaults, card, frozen encoder) and `fi
 folders. Real training steps on 64 px crops."""
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -96,7 +97,8 @@ def test_the_recipe_is_the_base_default_and_recorded_in_the_card(budget_run, hom
 def test_bad_recipe_options_are_refused(home, monkeypatch, tmp_path):
     monkeypatch.setenv("INPAINT_STUDIO_HOME", str(home))
     data = make_folder(tmp_path / "photos", images=1, corrupt=False)
-    for extra, message in ((["--max-minutes", "0"], "--max-minutes"), (["--warmup", "1.5"], "--warmup")):
+    for extra, message in ((["--max-minutes", "0"], "--max-minutes"), (["--warmup", "1.5"], "--warmup"),
+                           (["--crop-scale", "1.5"], "--crop-scale")):
         events = tmp_path / f"e{len(message)}.jsonl"
         assert cli.main(fit_args(data, tmp_path / "r", events, 5) + extra) == 2
         assert message in read_events(events)[-1]["message"]
@@ -149,3 +151,14 @@ def test_finetune_eval_runs_on_tiny_folders_and_prints_gain_per_budget(home, mon
         trained = {p.resolve() for p in (tmp_path / "work" / domain["name"] / "train").iterdir()}
         assert held and not held & trained
     assert format_table(report) in table
+
+
+def test_the_gain_comes_with_its_standard_error_over_the_photos():
+    from trainer.finetune_eval import gain_error
+
+    base = {"per_image": {"a": {"psnr": 20.0}, "b": {"psnr": 30.0}, "c": {"psnr": 25.0}}}
+    same = {"per_image": {n: {"psnr": v["psnr"] + 0.5} for n, v in base["per_image"].items()}}
+    spread = {"per_image": {"a": {"psnr": 21.0}, "b": {"psnr": 30.0}, "c": {"psnr": 25.5}}}
+    assert gain_error(same, base) == 0.0                                  # every photo gained alike
+    assert abs(gain_error(spread, base) - np.std([1.0, 0.0, 0.5], ddof=1) / np.sqrt(3)) < 1e-12
+    assert np.isnan(gain_error({"per_image": {"a": {"psnr": 1.0}}}, base))

@@ -159,10 +159,10 @@ def format_table(report: dict) -> str:
     clock = "" if report.get("clock", "wall") == "wall" else ", minutes of CPU time over the threads"
     lines = [f"fine-tuning {report['base']} ({_recipe_text(report)}{clock}); hole PSNR dB and hole SSIM on "
              f"{report['size']} px centre crops of each domain's held-out photos; "
-             "gain = fine-tuned - base (iterations reached and this process's CPU seconds in brackets); "
-             "n: held-out photos measured",
+             "gain = fine-tuned - base, PSNR gain ± its standard error over the photos (iterations reached "
+             "and this process's CPU seconds in brackets); n: held-out photos measured",
              f"{'domain':<22}{'masks':<8}{'n':>4}{'base':>14}{'best classical':>24}"
-             + "".join(f"{c:>34}" for c in cells)]
+             + "".join(f"{c:>40}" for c in cells)]
     for domain in report["domains"]:
         for kind in dict.fromkeys(r["masks"] for r in domain["rows"]):
             rows = [r for r in domain["rows"] if r["masks"] == kind]
@@ -175,13 +175,25 @@ def format_table(report: dict) -> str:
             for m in minutes:
                 tuned = next((r for r in rows if r["method"].startswith("fine-tuned") and r["minutes"] == m), None)
                 if tuned is None:
-                    line += f"{'-':>34}"
+                    line += f"{'-':>40}"
                     continue
-                cell = (f"{tuned['hole_psnr'] - base['hole_psnr']:+.2f} {tuned['hole_ssim'] - base['hole_ssim']:+.3f}"
-                        f" ({tuned['iterations']} it, {tuned.get('cpu_s', 0):.0f} cpu-s)")
-                line += f"{cell:>34}"
+                cell = (f"{tuned['hole_psnr'] - base['hole_psnr']:+.2f}±{gain_error(tuned, base):.2f} "
+                        f"{tuned['hole_ssim'] - base['hole_ssim']:+.3f} ({tuned['iterations']} it, "
+                        f"{tuned.get('cpu_s', 0):.0f} cpu-s)")
+                line += f"{cell:>40}"
             lines.append(line)
     return "\n".join(lines)
+
+
+def gain_error(tuned: dict, base: dict) -> float:
+    """Standard error of the mean hole-PSNR gain over the photos. Outside the hole a composite is
+    the photo itself, so a photo's whole-image PSNR gain is its hole PSNR gain (`per_image` keeps
+    the former)."""
+    names = sorted(set(tuned.get("per_image") or {}) & set(base.get("per_image") or {}))
+    if len(names) < 2:
+        return float("nan")
+    gains = np.array([tuned["per_image"][n]["psnr"] - base["per_image"][n]["psnr"] for n in names])
+    return float(gains.std(ddof=1) / np.sqrt(len(gains)))
 
 
 def _recipe_text(report: dict) -> str:
