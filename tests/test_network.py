@@ -291,15 +291,20 @@ def test_the_plan_is_what_the_generator_runs(monkeypatch):
     assert used == generator.attention_plan(1, 128, 128, "cpu") == [("dense", "sdpa")] * 5
 
 
-def test_generator_dense_holes_equals_packed_holes_not_reference():
-    """Holes mode computed densely is the same network; reference mode is another one."""
+def _square_and_stroke_batch():
+    """A seeded random generator and two 128 px images, one with a square hole, one with a stroke."""
     torch.manual_seed(0)
     generator = PENNetGenerator().eval()
     image = torch.rand(2, 3, 128, 128) * 2 - 1
     mask = torch.zeros(2, 1, 128, 128)
     mask[0, :, 32:96, 32:96] = 1
     mask[1, :, 10:20, :] = 1
-    x = generator_input(image, mask)
+    return generator, generator_input(image, mask), mask
+
+
+def test_generator_dense_holes_equals_packed_holes_not_reference():
+    """Holes mode computed densely is the same network; reference mode is another one."""
+    generator, x, mask = _square_and_stroke_batch()
     outs = {}
     with torch.no_grad():
         for name, kw in {"packed": dict(compute="packed", kernel="direct"),
@@ -416,13 +421,7 @@ def test_reduced_precision_keeps_the_modes_equal_on_hole_pixels():
 
 
 def test_generator_in_channels_last_and_bf16_autocast_matches_fp32():
-    torch.manual_seed(0)
-    generator = PENNetGenerator().eval()
-    image = torch.rand(2, 3, 128, 128) * 2 - 1
-    mask = torch.zeros(2, 1, 128, 128)
-    mask[0, :, 32:96, 32:96] = 1
-    mask[1, :, 10:20, :] = 1
-    x = generator_input(image, mask)
+    generator, x, mask = _square_and_stroke_batch()
     with torch.no_grad():
         expected, _ = generator(x, mask, pyramid=False)
         generator.to(memory_format=torch.channels_last)

@@ -106,11 +106,12 @@ def region_errors(result: np.ndarray, truth: np.ndarray, region: np.ndarray, sma
 # -- fitting --------------------------------------------------------------------------------------
 # kinds of hole, each held to the best single engine on its own; `evaluate`'s two mask kinds
 # (the centred square, the free-form mix) are kinds of their own, judged as the issue judges them
-GROUPS = {"centre": "centre", "free-form": "free-form", "square": "squares", "blob": "blobs"}  # others: strokes
+GROUPS = {"centre": "centre", "free-form": "free-form", "square": "squares", "blob": "blobs"}
+OTHER_GROUP = "strokes"  # every other family (the stroke widths)
 
 
 def group_of(family: str) -> str:
-    return GROUPS.get(family, "strokes")
+    return GROUPS.get(family, OTHER_GROUP)
 
 
 def scores(records: list[dict], engines: list[str]) -> dict[str, np.ndarray]:
@@ -328,7 +329,7 @@ def run(model_id: str, data: str, half: str | None, sizes, seed: int, device: st
     return {**meta, "photos": len({r["photo"] for r in records}), "regions": len(records), "engines": engines,
             "fit": {"depth": depth, "min_leaf": min_leaf, "min_gain": min_gain,
                     "surplus": SURPLUS,
-                    "objective": "per kind of hole (" + ", ".join(sorted(set(GROUPS.values()) | {"strokes"}))
+                    "objective": "per kind of hole (" + ", ".join(sorted(set(GROUPS.values()) | {OTHER_GROUP}))
                                  + ") and metric (region PSNR; L1 and SSIM weighted by the region's share of the "
                                  "image), the gain over the best single engine in units of the spread between the "
                                  "single engines; maximised: the sum of the shortfalls plus the surplus weight "

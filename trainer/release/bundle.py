@@ -226,11 +226,12 @@ def bundle(weights: list[str | Path], card: str | Path, corpus: str | Path, eval
         raise ValueError(f"{card}: not a model card (write one with `python -m trainer export`)")
     shipped = read_card_text(text, str(card))   # a CardError is a ValueError
     blob = b"".join(Path(p).read_bytes() for p in weights)
-    data = corpus_summary(corpus)
     if keep_data:
         data = (shipped.to_dict().get("training") or {}).get("data")
         if not data:
             raise ValueError(f"{card}: --keep-data needs a card that records its corpus (a bundled model's card)")
+    else:
+        data = corpus_summary(corpus)
     sample_names = check_samples(samples, corpus) if samples else []
     reports = [json.loads(Path(p).read_text()) for p in evaluations]
     held = held_out(reports, sample_names)
